@@ -1,0 +1,289 @@
+/**
+ * `createNode(init)`: the one facade both hosts (Electron main and `p2pds serve`) and the CLI use.
+ * Components are wired by hand here, started in dependency order (storage → listeners) and
+ * stopped in reverse.
+ */
+import { randomBytes } from 'node:crypto'
+import { chmodSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs'
+import { join } from 'node:path'
+import type { NodeHost, NodeInfoDto, NodeState, NodeStatusDto, P2pdsApi, P2pdsEvents } from './api.js'
+import { publicConfig, type Config } from './config.js'
+import { DATA_DIR_FILES } from './data-dir.js'
+import { AbortError, NodeNotStartedError, throwIfAborted } from './errors.js'
+import { TypedEmitter } from './events.js'
+import { BUILD_DIRS, VERSION } from './package-info.js'
+import { startPeerServer, type PeerServer } from './server/peer-server.js'
+import { startUiServer, type UiServer } from './server/ui-server.js'
+import { acquireDataDirLock, type DataDirLock } from './storage/data-dir-lock.js'
+import { openDatabase, type Database } from './storage/database.js'
+import { migrate, schemaVersion } from './storage/migrations.js'
+
+export interface AbortOptions {
+  signal?: AbortSignal
+}
+
+/** What a node is made from. Only `config` is required. */
+export interface P2pdsNodeInit {
+  /** The validated configuration (see `loadConfig`). */
+  config: Config
+  /** Which host runs the node; shown in status. @default 'serve' */
+  host?: NodeHost
+  /**
+   * Start the peer-facing server and the local API + UI listener, and write `api.json`. The CLI
+   * reading a data dir while no node runs turns this off. @default true
+   */
+  listen?: boolean
+  /** better-sqlite3 native binding for the runtime in use. @default better-sqlite3's own */
+  sqliteBinding?: string
+  /** Built renderer folder served in browser mode. @default dist/renderer */
+  rendererDir?: string
+  /** Built browser-mode bridge. @default dist/preload/browser.js */
+  bridgeFile?: string
+  /** Electron's version when hosted by Electron. @default null */
+  electronVersion?: string | null
+  /** Period of the `node:status` tick while started, in ms. @default 5000 */
+  statusIntervalMs?: number
+  /** Clock. @default Date.now */
+  now?: () => number
+}
+
+/** Where a running node can be reached by the CLI and the desktop app (`DATA_DIR/api.json`). */
+export interface ApiInfoFile {
+  url: string
+  secret: string
+  pid: number
+}
+
+export interface P2pdsNode {
+  readonly status: NodeState
+  readonly api: P2pdsApi
+  readonly config: Config
+  /** Local API URL (with no secret), once started with listeners. */
+  readonly uiUrl: string | null
+  /** URL at which peers reach this node: PUBLIC_URL, else the bound peer port on localhost. */
+  readonly publicUrl: string | null
+  /** The per-launch secret of the local API. */
+  readonly secret: string
+  /** Starts the node; resolves when started. Idempotent; concurrent calls share one start. */
+  start(options?: AbortOptions): Promise<void>
+  /** Stops the node; resolves when stopped. Idempotent. */
+  stop(options?: AbortOptions): Promise<void>
+  on<E extends keyof P2pdsEvents>(event: E, listener: (data: P2pdsEvents[E]) => void): () => void
+  onAny(listener: <E extends keyof P2pdsEvents>(name: E, data: P2pdsEvents[E]) => void): () => void
+}
+
+/** Creates a node (stopped). */
+export async function createNode(init: P2pdsNodeInit): Promise<P2pdsNode> {
+  return new Node(init)
+}
+
+class Node implements P2pdsNode {
+  readonly config: Config
+  readonly secret = randomBytes(32).toString('base64url')
+  readonly api: P2pdsApi
+  #state: NodeState = 'stopped'
+  readonly #events = new TypedEmitter<P2pdsEvents>()
+  readonly #init: P2pdsNodeInit
+  readonly #now: () => number
+  #starting: Promise<void> | undefined
+  #stopping: Promise<void> | undefined
+  #startedAt: number | null = null
+
+  // Components, in start order.
+  #lock: DataDirLock | undefined
+  #db: Database | undefined
+  #peer: PeerServer | undefined
+  #ui: UiServer | undefined
+  #apiFileWritten = false
+  #tick: NodeJS.Timeout | undefined
+
+  constructor(init: P2pdsNodeInit) {
+    this.#init = init
+    this.config = init.config
+    this.#now = init.now ?? Date.now
+    this.api = {
+      node: {
+        status: async () => this.#statusDto(),
+        info: async () => this.#infoDto(),
+      },
+    }
+  }
+
+  get status(): NodeState {
+    return this.#state
+  }
+
+  get uiUrl(): string | null {
+    return this.#ui?.url ?? null
+  }
+
+  get publicUrl(): string | null {
+    if (this.config.publicUrl !== undefined) return this.config.publicUrl
+    return this.#peer === undefined ? null : `http://localhost:${this.#peer.port}`
+  }
+
+  on<E extends keyof P2pdsEvents>(event: E, listener: (data: P2pdsEvents[E]) => void): () => void {
+    return this.#events.on(event, listener)
+  }
+
+  onAny(listener: <E extends keyof P2pdsEvents>(name: E, data: P2pdsEvents[E]) => void): () => void {
+    return this.#events.onAny(listener)
+  }
+
+  async start(options: AbortOptions = {}): Promise<void> {
+    if (this.#state === 'started') return
+    if (this.#starting !== undefined) return this.#starting
+    if (this.#stopping !== undefined) await this.#stopping
+    this.#starting = this.#doStart(options).finally(() => {
+      this.#starting = undefined
+    })
+    return this.#starting
+  }
+
+  async stop(options: AbortOptions = {}): Promise<void> {
+    if (this.#starting !== undefined) {
+      // Let a start in progress settle first, so its components are stopped too.
+      await this.#starting.catch(() => undefined)
+    }
+    if (this.#state === 'stopped') return
+    if (this.#stopping !== undefined) return this.#stopping
+    throwIfAborted(options.signal)
+    this.#stopping = this.#doStop().finally(() => {
+      this.#stopping = undefined
+    })
+    return this.#stopping
+  }
+
+  async #doStart({ signal }: AbortOptions): Promise<void> {
+    throwIfAborted(signal)
+    this.#setState('starting')
+    try {
+      const dataDir = this.config.dataDir
+      this.#lock = acquireDataDirLock(dataDir)
+      throwIfAborted(signal)
+
+      this.#db = openDatabase(join(dataDir, DATA_DIR_FILES.database), { nativeBinding: this.#init.sqliteBinding })
+      migrate(this.#db, undefined, this.#now)
+      throwIfAborted(signal)
+
+      if (this.#init.listen ?? true) {
+        this.#peer = await startPeerServer({
+          host: this.config.host,
+          port: this.config.port,
+          version: VERSION,
+          rateLimitEnabled: this.config.rateLimitEnabled,
+          now: this.#now,
+        })
+        throwIfAborted(signal)
+        this.#ui = await startUiServer({
+          api: this.api,
+          subscribe: (l) => this.#events.onAny(l),
+          initialEvents: async () => [{ name: 'node:status', data: this.#statusDto() }],
+          secret: this.secret,
+          port: this.config.uiPort,
+          rendererDir: this.#init.rendererDir ?? BUILD_DIRS.renderer,
+          bridgeFile: this.#init.bridgeFile ?? BUILD_DIRS.browserBridge,
+        })
+        throwIfAborted(signal)
+        this.#writeApiFile({ url: this.#ui.url, secret: this.secret, pid: process.pid })
+      }
+
+      this.#startedAt = this.#now()
+      this.#tick = setInterval(() => this.#events.emit('node:status', this.#statusDto()), this.#init.statusIntervalMs ?? 5000)
+      this.#tick.unref()
+      this.#setState('started')
+    } catch (err) {
+      await this.#release()
+      this.#setState('stopped')
+      if (signal?.aborted === true && !(err instanceof AbortError)) throw new AbortError()
+      throw err
+    }
+  }
+
+  async #doStop(): Promise<void> {
+    this.#setState('stopping')
+    await this.#release()
+    this.#startedAt = null
+    this.#setState('stopped')
+  }
+
+  /** Stops whatever components are up, in reverse start order. Never throws. */
+  async #release(): Promise<void> {
+    if (this.#tick !== undefined) clearInterval(this.#tick)
+    this.#tick = undefined
+    if (this.#apiFileWritten) this.#removeApiFile()
+    await this.#ui?.close().catch(() => undefined)
+    this.#ui = undefined
+    await this.#peer?.close().catch(() => undefined)
+    this.#peer = undefined
+    try {
+      this.#db?.close()
+    } catch {
+      // Closing a broken handle: nothing more to do.
+    }
+    this.#db = undefined
+    this.#lock?.release()
+    this.#lock = undefined
+  }
+
+  #writeApiFile(info: ApiInfoFile): void {
+    const file = join(this.config.dataDir, DATA_DIR_FILES.apiInfo)
+    const tmp = `${file}.${process.pid}.tmp`
+    writeFileSync(tmp, JSON.stringify(info), { mode: 0o600 })
+    chmodSync(tmp, 0o600)
+    renameSync(tmp, file)
+    this.#apiFileWritten = true
+  }
+
+  #removeApiFile(): void {
+    const file = join(this.config.dataDir, DATA_DIR_FILES.apiInfo)
+    try {
+      const current = JSON.parse(readFileSync(file, 'utf8')) as Partial<ApiInfoFile>
+      if (current.pid === process.pid && current.secret === this.secret) rmSync(file, { force: true })
+    } catch {
+      // Already gone or unreadable: not ours to remove.
+    }
+    this.#apiFileWritten = false
+  }
+
+  #setState(state: NodeState): void {
+    if (this.#state === state) return
+    this.#state = state
+    this.#events.emit('node:status', this.#statusDto())
+  }
+
+  #statusDto(): NodeStatusDto {
+    return {
+      state: this.#state,
+      host: this.#init.host ?? 'serve',
+      pid: process.pid,
+      version: VERSION,
+      dataDir: this.config.dataDir,
+      startedAt: this.#startedAt === null ? null : new Date(this.#startedAt).toISOString(),
+      uptimeSec: this.#startedAt === null ? 0 : Math.max(0, Math.floor((this.#now() - this.#startedAt) / 1000)),
+      rssMb: Math.round((process.memoryUsage.rss() / 1024 / 1024) * 10) / 10,
+      listeners: { ui: this.#ui?.url ?? null, peer: this.#peer?.url ?? null },
+      accounts: 0,
+    }
+  }
+
+  #infoDto(): NodeInfoDto {
+    if (this.#db === undefined) throw new NodeNotStartedError()
+    return {
+      name: 'P2PDS',
+      version: VERSION,
+      host: this.#init.host ?? 'serve',
+      dataDir: this.config.dataDir,
+      databaseFile: join(this.config.dataDir, DATA_DIR_FILES.database),
+      schemaVersion: schemaVersion(this.#db),
+      runtime: {
+        node: process.versions.node,
+        electron: this.#init.electronVersion ?? null,
+        platform: process.platform,
+        arch: process.arch,
+      },
+      identity: null,
+      config: publicConfig(this.config) as unknown as Record<string, unknown>,
+    }
+  }
+}

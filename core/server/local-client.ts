@@ -1,0 +1,74 @@
+/**
+ * Finds a node running on a data dir (through `DATA_DIR/api.json`) and calls its local API.
+ * The CLI uses this so that a verb run while a node holds the data dir goes through that node.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { ApiMethodName, ApiOutput, ApiResult } from '../api.js'
+import { DATA_DIR_FILES } from '../data-dir.js'
+import { NodeUnreachableError, P2pdsError } from '../errors.js'
+import type { ApiInfoFile } from '../node.js'
+import { isProcessAlive } from '../storage/data-dir-lock.js'
+
+/** An error reported by the remote node, with its stable code. */
+export class RemoteApiError extends P2pdsError {
+  override name = 'RemoteApiError'
+  override readonly code: string
+  constructor(code: string, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+export interface LocalApiClient {
+  readonly url: string
+  readonly pid: number
+  call<N extends ApiMethodName>(method: N, input?: unknown, options?: { signal?: AbortSignal }): Promise<ApiOutput<N>>
+}
+
+/** Reads `api.json`; undefined when absent, malformed, or left by a process that is gone. */
+export function readApiInfo(dataDir: string): ApiInfoFile | undefined {
+  try {
+    const info = JSON.parse(readFileSync(join(dataDir, DATA_DIR_FILES.apiInfo), 'utf8')) as Partial<ApiInfoFile>
+    if (typeof info.url !== 'string' || typeof info.secret !== 'string' || typeof info.pid !== 'number') return undefined
+    if (!isProcessAlive(info.pid)) return undefined
+    return info as ApiInfoFile
+  } catch {
+    return undefined
+  }
+}
+
+/** A client for the node running on `dataDir`, or undefined when none runs there. */
+export function connectToRunningNode(dataDir: string): LocalApiClient | undefined {
+  const info = readApiInfo(dataDir)
+  if (info === undefined) return undefined
+  return {
+    url: info.url,
+    pid: info.pid,
+    async call(method, input, options) {
+      let res: Response
+      try {
+        res = await fetch(`${info.url}/api/${method}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${info.secret}`, 'content-type': 'application/json' },
+          body: input === undefined ? '' : JSON.stringify(input),
+          signal: options?.signal ?? AbortSignal.timeout(30_000),
+        })
+      } catch (err) {
+        throw new NodeUnreachableError(
+          `A node is running on this data dir (pid ${info.pid}) but its local API at ${info.url} did not answer. ` +
+            'Wait for it to finish starting, or stop it and try again.',
+          { cause: err },
+        )
+      }
+      let body: ApiResult<unknown>
+      try {
+        body = (await res.json()) as ApiResult<unknown>
+      } catch (err) {
+        throw new NodeUnreachableError(`The node at ${info.url} sent an unreadable answer (HTTP ${res.status}).`, { cause: err })
+      }
+      if (!body.ok) throw new RemoteApiError(body.error.code, body.error.message)
+      return body.value as never
+    },
+  }
+}
