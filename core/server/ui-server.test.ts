@@ -76,7 +76,7 @@ describe('local API guards', () => {
   })
 
   it('refuses a call without the secret, or with a wrong one', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: SECRET }]) {
+    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: SECRET }] as Array<Record<string, string>>) {
       const r = await raw('/api/node.status', { host: host(), ...headers }, 'POST')
       expect(r.status).toBe(401)
       expect(JSON.parse(r.body).error.code).toBe('ERR_UNAUTHORIZED')
