@@ -1,0 +1,25 @@
+/**
+ * Entry point: render the shell at once (it says "Connecting…"), then find the bridge and start
+ * feeding the store from it.
+ */
+import { StrictMode } from 'react'
+import { createRoot } from 'react-dom/client'
+import { App } from './App.js'
+import { ensureBridge, loadScriptElement } from './bridge.js'
+import { connectNode } from './connection.js'
+import { problemSentence } from './problem.js'
+import { appStore } from './store.js'
+import './styles.css'
+
+const root = document.getElementById('root')
+if (root === null) throw new Error('index.html has no #root element.')
+createRoot(root).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+)
+
+ensureBridge(window, { loadScript: (src) => loadScriptElement(document, src) }).then(
+  (bridge) => void connectNode({ bridge, store: appStore }),
+  (err: unknown) => appStore.getState().contactLost(problemSentence(err, null)),
+)
