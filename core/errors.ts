@@ -122,3 +122,507 @@ export function toErrorDto(err: unknown): ErrorDto {
   if (err instanceof Error) return { name: err.name, code: 'ERR_INTERNAL', message: err.message }
   return { name: 'Error', code: 'ERR_INTERNAL', message: String(err) }
 }
+
+// --- Fetching URLs that come from the network (core/network/safe-fetch.ts) ---------------------
+
+/** Why a URL was refused before any connection was made. */
+export type UnsafeUrlReason =
+  | 'protocol'
+  | 'credentials'
+  | 'loopback'
+  | 'private'
+  | 'carrier-grade-nat'
+  | 'link-local'
+  | 'unique-local'
+  | 'unspecified'
+  | 'multicast'
+  | 'reserved'
+
+const UNSAFE_REASON_TEXT: Record<UnsafeUrlReason, string> = {
+  protocol: 'only http and https URLs are fetched',
+  credentials: 'URLs with a user name or password are not fetched',
+  loopback: 'it is a loopback address (this computer)',
+  private: 'it is a private-network address',
+  'carrier-grade-nat': 'it is a carrier-grade NAT address (100.64.0.0/10)',
+  'link-local': 'it is a link-local address',
+  'unique-local': 'it is a unique-local (private) IPv6 address',
+  unspecified: 'it is the unspecified address',
+  multicast: 'it is a multicast address',
+  reserved: 'it is a reserved or documentation address',
+}
+
+/**
+ * A URL that came from the network points somewhere P2PDS does not fetch from: not http(s), or
+ * a host on this computer or a private network (checked on every address the host resolves to,
+ * at connect time, and on every redirect).
+ */
+export class UnsafeUrlError extends P2pdsError {
+  override name = 'UnsafeUrlError'
+  override readonly code = 'ERR_UNSAFE_URL'
+
+  constructor(
+    /** The host as written in the URL (or the scheme, for `protocol`). */
+    readonly host: string,
+    /** What made it unsafe. */
+    readonly reason: UnsafeUrlReason,
+    /** The address the host resolved to, when the refusal came from a DNS answer. */
+    readonly address?: string,
+  ) {
+    const via = address !== undefined && address !== host ? ` (it resolves to ${address})` : ''
+    const fix =
+      reason === 'protocol' || reason === 'credentials'
+        ? ''
+        : ' If this is intended (tests, a home network), set ALLOW_PRIVATE_NETWORK=true.'
+    super(`Refused to contact ${host}${via}: ${UNSAFE_REASON_TEXT[reason]}.${fix}`)
+  }
+}
+
+/** A response was larger than the limit set for it (declared in Content-Length, or streamed). */
+export class ResponseTooLargeError extends P2pdsError {
+  override name = 'ResponseTooLargeError'
+  override readonly code = 'ERR_RESPONSE_TOO_LARGE'
+
+  constructor(
+    readonly host: string,
+    /** The limit, in bytes. */
+    readonly maxBytes: number,
+    /** The size the server declared, when it declared one. */
+    readonly declaredBytes?: number,
+  ) {
+    const declared = declaredBytes === undefined ? '' : ` (it announced ${declaredBytes} bytes)`
+    super(
+      `The response from ${host} is larger than the limit of ${maxBytes} bytes${declared}, so it was not read. ` +
+        'The server may be misbehaving; try again later or contact its operator.',
+    )
+  }
+}
+
+/** A server did not answer, or stopped sending, within the time limit. */
+export class FetchTimeoutError extends P2pdsError {
+  override name = 'FetchTimeoutError'
+  override readonly code = 'ERR_FETCH_TIMEOUT'
+
+  constructor(
+    readonly host: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${host} did not answer within ${formatMs(timeoutMs)}. It may be down or overloaded; try again later.`)
+  }
+}
+
+/** A fetch followed more redirects than allowed. */
+export class TooManyRedirectsError extends P2pdsError {
+  override name = 'TooManyRedirectsError'
+  override readonly code = 'ERR_TOO_MANY_REDIRECTS'
+
+  constructor(
+    /** The host that sent the last redirect. */
+    readonly host: string,
+    readonly maxRedirects: number,
+  ) {
+    super(`${host} redirected more than ${maxRedirects} times, so the request was given up. The server may be misconfigured.`)
+  }
+}
+
+/** A server could not be reached (DNS failure, refused connection, TLS error, forbidden redirect). */
+export class FetchFailedError extends P2pdsError {
+  override name = 'FetchFailedError'
+  override readonly code = 'ERR_FETCH_FAILED'
+
+  constructor(
+    readonly host: string,
+    /** What went wrong, in a few words (e.g. `connection refused`). */
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`Could not reach ${host}: ${detail}. Check the address and your connection, then try again.`, options)
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`
+}
+
+// --- Identity (core/identity) ------------------------------------------------------------------
+
+/** What is wrong with an identifier, before any network call. */
+export type InvalidIdentifierReason = 'syntax' | 'unsupported-did-method' | 'reserved-tld'
+
+/** The text given is not a handle or DID that can be resolved; nothing was sent on the network. */
+export class InvalidIdentifierError extends P2pdsError {
+  override name = 'InvalidIdentifierError'
+  override readonly code = 'ERR_INVALID_IDENTIFIER'
+
+  constructor(
+    /** What was given. */
+    readonly input: string,
+    readonly reason: InvalidIdentifierReason,
+    /** Extra detail for `syntax` (which rule failed). */
+    detail?: string,
+  ) {
+    const shown = JSON.stringify(input.length > 80 ? `${input.slice(0, 77)}...` : input)
+    const messages: Record<InvalidIdentifierReason, string> = {
+      syntax:
+        `${shown} is not a valid handle or DID${detail === undefined ? '' : ` (${detail})`}. ` +
+        'Enter a handle such as alice.bsky.social or a DID such as did:plc:ewvi7nxzyoun6zhxrhs64oiz.',
+      'unsupported-did-method': `${shown} uses a DID method P2PDS cannot resolve. Use a did:plc or did:web DID, or the account's handle.`,
+      'reserved-tld': `${shown} ends in a reserved domain (such as .local or .onion) that cannot be an account handle. Check the handle, or use the account's DID.`,
+    }
+    super(messages[reason])
+  }
+}
+
+/** The handle or DID does not exist: it points to no DID, or the DID has no document. */
+export class IdentityNotFoundError extends P2pdsError {
+  override name = 'IdentityNotFoundError'
+  override readonly code = 'ERR_IDENTITY_NOT_FOUND'
+
+  constructor(
+    /** The handle or DID that was looked up. */
+    readonly identifier: string,
+    /** Where it was looked up, in words (e.g. `the PLC directory at https://plc.directory`). */
+    readonly where: string,
+  ) {
+    const hint = identifier.startsWith('did:')
+      ? 'Check the DID; the account may have been deleted.'
+      : 'Check the spelling; if the account changed its handle, use its DID instead.'
+    super(`No account found for ${identifier} (looked up in ${where}). ${hint}`)
+  }
+}
+
+/** What is wrong with a DID document. */
+export type DidDocumentProblem = 'malformed' | 'wrong-id' | 'no-pds' | 'no-signing-key' | 'bad-signing-key' | 'unsafe-pds'
+
+/** A DID document was found but cannot be used: malformed, or missing the PDS or signing key. */
+export class DidDocumentError extends P2pdsError {
+  override name = 'DidDocumentError'
+  override readonly code = 'ERR_DID_DOCUMENT'
+
+  constructor(
+    readonly did: string,
+    readonly problem: DidDocumentProblem,
+    /** Extra detail, a short phrase. */
+    detail?: string,
+    options?: { cause?: unknown },
+  ) {
+    const extra = detail === undefined ? '' : ` (${detail})`
+    const messages: Record<DidDocumentProblem, string> = {
+      malformed: `The DID document of ${did} is malformed${extra}. The account's identity is broken; its owner must repair it.`,
+      'wrong-id': `The document served for ${did} describes another DID${extra}. The directory or host serving it is misbehaving; try again later.`,
+      'no-pds': `The DID document of ${did} names no PDS (no valid #atproto_pds service)${extra}, so its data cannot be fetched. The account may be deactivated or being moved; try again later.`,
+      'no-signing-key': `The DID document of ${did} has no signing key (#atproto)${extra}, so its repository cannot be verified. The account may be deactivated or being moved; try again later.`,
+      'bad-signing-key': `The signing key in the DID document of ${did} cannot be read${extra}, so its repository cannot be verified. Its owner must repair the identity.`,
+      'unsafe-pds': `The DID document of ${did} names a PDS that P2PDS will not contact. ${detail ?? ''}`.trim(),
+    }
+    super(messages[problem], options)
+  }
+}
+
+/** An identity could not be resolved right now (directory or server unreachable, timed out, error). */
+export class IdentityUnavailableError extends P2pdsError {
+  override name = 'IdentityUnavailableError'
+  override readonly code = 'ERR_IDENTITY_UNAVAILABLE'
+
+  constructor(
+    readonly identifier: string,
+    /** Where it was being looked up, in words. */
+    readonly where: string,
+    /** What went wrong, a short phrase (e.g. `it did not answer within 10 s`). */
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`Could not look up ${identifier} in ${where} right now: ${detail}. Check your connection and try again later.`, options)
+  }
+}
+
+// --- Blocks, repositories and sync (core/storage, core/replication) --------------------------
+
+/** A block that was asked for is not in the block store. */
+export class MissingBlockError extends P2pdsError {
+  override name = 'MissingBlockError'
+  override readonly code = 'ERR_MISSING_BLOCK'
+
+  constructor(
+    /** The CID that is not stored. */
+    readonly cid: string,
+  ) {
+    super(`Block ${cid} is not in the local store.`)
+  }
+}
+
+/** Why bytes offered to a block store were refused. */
+export type InvalidBlockReason = 'malformed-cid' | 'unsupported-cid' | 'hash-mismatch'
+
+/** Bytes offered to a block store do not belong under the CID given with them; nothing was stored. */
+export class InvalidBlockError extends P2pdsError {
+  override name = 'InvalidBlockError'
+  override readonly code = 'ERR_INVALID_BLOCK'
+
+  constructor(
+    readonly cid: string,
+    readonly reason: InvalidBlockReason,
+  ) {
+    const shown = cid.length > 80 ? `${cid.slice(0, 77)}...` : cid
+    const messages: Record<InvalidBlockReason, string> = {
+      'malformed-cid': `${JSON.stringify(shown)} is not a CID in the form P2PDS stores (CIDv1, base32), so no block was stored under it.`,
+      'unsupported-cid': `CID ${shown} is not a CIDv1 with a SHA-256 hash and dag-cbor or raw codec (the only kind atproto uses), so no block was stored under it.`,
+      'hash-mismatch': `The bytes given for block ${shown} do not hash to that CID, so they were not stored.`,
+    }
+    super(messages[reason])
+  }
+}
+
+/** A block cannot be deleted directly because a backed-up account still references it. */
+export class BlockInUseError extends P2pdsError {
+  override name = 'BlockInUseError'
+  override readonly code = 'ERR_BLOCK_IN_USE'
+
+  constructor(readonly cid: string) {
+    super(`Block ${cid} belongs to a backed-up account and was not deleted. Remove the account or prune its history instead.`)
+  }
+}
+
+/** The account is not in this node's backups. */
+export class UnknownAccountError extends P2pdsError {
+  override name = 'UnknownAccountError'
+  override readonly code = 'ERR_UNKNOWN_ACCOUNT'
+
+  constructor(readonly did: string) {
+    super(`${did} is not backed up by this node. Add the account first.`)
+  }
+}
+
+/** No kept commit of the account has this rev (never synced, or pruned from history). */
+export class UnknownRevError extends P2pdsError {
+  override name = 'UnknownRevError'
+  override readonly code = 'ERR_UNKNOWN_REV'
+
+  constructor(
+    readonly did: string,
+    readonly rev: string,
+  ) {
+    super(`The backup of ${did} has no revision ${rev}. List the kept revisions and pick one of those.`)
+  }
+}
+
+const NOTHING_STORED = 'Nothing was stored; the previous backup is unchanged.'
+
+/**
+ * Repository data received for an account failed verification, so none of it was stored. The
+ * subclasses say what failed; each has its own `code`.
+ */
+export class RepoVerificationError extends P2pdsError {
+  override name = 'RepoVerificationError'
+  override readonly code: string = 'ERR_REPO_VERIFICATION'
+
+  constructor(
+    /** The account being synced. */
+    readonly did: string,
+    /** What failed, a sentence without the closing advice. */
+    problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`The repository received for ${did} failed verification: ${problem} ${NOTHING_STORED}`, options)
+  }
+}
+
+/** The CAR ended in the middle of a block or header (the download was cut short). */
+export class TruncatedCarError extends RepoVerificationError {
+  override name = 'TruncatedCarError'
+  override readonly code = 'ERR_CAR_TRUNCATED'
+
+  constructor(
+    did: string,
+    /** Bytes of the CAR read before it ended. */
+    readonly bytesRead: number,
+  ) {
+    super(did, `the data ended early, after ${bytesRead} bytes, in the middle of a block. The download was cut short; try again.`)
+  }
+}
+
+/** The CAR is not a valid CAR v1 with one root. */
+export class MalformedCarError extends RepoVerificationError {
+  override name = 'MalformedCarError'
+  override readonly code = 'ERR_CAR_MALFORMED'
+
+  constructor(did: string, detail: string, options?: { cause?: unknown }) {
+    super(did, `the data is not a valid repository CAR file (${detail}). The PDS may be misbehaving; try again later.`, options)
+  }
+}
+
+/** A block's bytes do not hash to its CID (corrupted in transit or altered). */
+export class BlockHashMismatchError extends RepoVerificationError {
+  override name = 'BlockHashMismatchError'
+  override readonly code = 'ERR_BLOCK_HASH_MISMATCH'
+
+  constructor(
+    did: string,
+    readonly cid: string,
+  ) {
+    super(did, `block ${cid} does not match its content hash; the data was corrupted in transit or altered. Try again later.`)
+  }
+}
+
+/** A block uses a CID kind atproto does not allow (not CIDv1 + SHA-256 + dag-cbor/raw). */
+export class UnsupportedCidError extends RepoVerificationError {
+  override name = 'UnsupportedCidError'
+  override readonly code = 'ERR_UNSUPPORTED_CID'
+
+  constructor(
+    did: string,
+    readonly cid: string,
+  ) {
+    super(did, `block ${cid} uses a kind of CID atproto repositories do not use (CIDv1, SHA-256, dag-cbor or raw).`)
+  }
+}
+
+/** The commit names another DID: the PDS sent another account's repository. */
+export class WrongRepoDidError extends RepoVerificationError {
+  override name = 'WrongRepoDidError'
+  override readonly code = 'ERR_WRONG_REPO_DID'
+
+  constructor(
+    did: string,
+    /** The DID the commit names. */
+    readonly foundDid: string,
+  ) {
+    super(did, `its commit belongs to another account (${foundDid}). The PDS sent the wrong repository.`)
+  }
+}
+
+/** The commit signature does not verify with the account's signing key. */
+export class CommitSignatureError extends RepoVerificationError {
+  override name = 'CommitSignatureError'
+  override readonly code = 'ERR_COMMIT_SIGNATURE'
+
+  constructor(
+    did: string,
+    readonly commitCid: string,
+    /** The did:key it was checked against. */
+    readonly signingKey: string,
+  ) {
+    super(
+      did,
+      `the signature on commit ${commitCid} does not match the account's signing key ${signingKey}. ` +
+        'If the account just changed its key, resolve its identity again and retry; otherwise the data was forged.',
+    )
+  }
+}
+
+/** The commit or the MST is malformed (bad encoding, keys out of order, wrong layers, bad keys). */
+export class MalformedRepoError extends RepoVerificationError {
+  override name = 'MalformedRepoError'
+  override readonly code = 'ERR_MALFORMED_REPO'
+
+  constructor(
+    did: string,
+    /** The block where the problem is. */
+    readonly cid: string,
+    /** What is wrong, a short phrase. */
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(did, `block ${cid} is malformed (${detail}).`, options)
+  }
+}
+
+/** A block the repository needs (MST node or record) is neither in the data received nor stored. */
+export class IncompleteRepoError extends RepoVerificationError {
+  override name = 'IncompleteRepoError'
+  override readonly code = 'ERR_REPO_INCOMPLETE'
+
+  constructor(
+    did: string,
+    /** The first missing block found. */
+    readonly cid: string,
+    /** What it is, e.g. `record` or `MST node`. */
+    readonly what: string,
+  ) {
+    super(did, `the ${what} ${cid} is missing from the data received. The download may be incomplete; try again.`)
+  }
+}
+
+/** The received commit's rev is not newer than the local head (the PDS sent an older state). */
+export class RevNotForwardError extends RepoVerificationError {
+  override name = 'RevNotForwardError'
+  override readonly code = 'ERR_REV_NOT_FORWARD'
+
+  constructor(
+    did: string,
+    /** The rev of the local head. */
+    readonly localRev: string,
+    /** The rev received. */
+    readonly receivedRev: string,
+  ) {
+    super(
+      did,
+      `it is revision ${receivedRev}, which is not newer than the backed-up revision ${localRev}. ` +
+        'The PDS served an older copy (a rollback or a stale mirror); keep the backup and try again later.',
+    )
+  }
+}
+
+/** The account's head changed while a sync was running (another sync finished first). */
+export class HeadMovedError extends P2pdsError {
+  override name = 'HeadMovedError'
+  override readonly code = 'ERR_HEAD_MOVED'
+
+  constructor(
+    readonly did: string,
+    /** The head the operation started from (null: no head yet). */
+    readonly expectedHead: string | null,
+    /** The head found when storing. */
+    readonly actualHead: string | null,
+  ) {
+    super(`The backup of ${did} was updated by another sync while this operation ran, so it changed nothing. Try again.`)
+  }
+}
+
+/** A request to the account's PDS failed (unreachable, error status, or the download broke off). */
+export class PdsRequestError extends P2pdsError {
+  override name = 'PdsRequestError'
+  override readonly code = 'ERR_PDS_REQUEST'
+
+  constructor(
+    readonly did: string,
+    /** The XRPC method, e.g. `com.atproto.sync.getRepo`. */
+    readonly method: string,
+    /** The PDS origin. */
+    readonly pdsUrl: string,
+    /** HTTP status, when the PDS answered. */
+    readonly status: number | null,
+    /** The XRPC `error` name from the body, when there was one (e.g. `RepoNotFound`). */
+    readonly xrpcError: string | null,
+    /** What went wrong, in a few words. */
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`Could not fetch ${method} for ${did} from ${pdsUrl}: ${detail}. ${NOTHING_STORED} Try again later.`, options)
+  }
+}
+
+/** A record asked for does not exist at that revision. */
+export class RecordNotFoundError extends P2pdsError {
+  override name = 'RecordNotFoundError'
+  override readonly code = 'ERR_RECORD_NOT_FOUND'
+
+  constructor(readonly uri: string, rev: string) {
+    super(`The backup has no record ${uri} at revision ${rev}.`)
+  }
+}
+
+/** A blob asked for is not stored (not fetched yet, failed, or not the account's). */
+export class BlobNotFoundError extends P2pdsError {
+  override name = 'BlobNotFoundError'
+  override readonly code = 'ERR_BLOB_NOT_FOUND'
+
+  constructor(readonly did: string, readonly cid: string, reason: string) {
+    super(`Blob ${cid} of ${did} is not in the backup: ${reason}.`)
+  }
+}
+
+/** A blob is too large to be sent whole through the API (exports write it to a file instead). */
+export class BlobTooLargeError extends P2pdsError {
+  override name = 'BlobTooLargeError'
+  override readonly code = 'ERR_BLOB_TOO_LARGE'
+}

@@ -36,6 +36,94 @@ export const MIGRATIONS: readonly Migration[] = [
       `)
     },
   },
+  {
+    version: 2,
+    description: 'blocks, backed-up accounts, commit history, record index, blob tracking, verification results',
+    up(db) {
+      db.exec(`
+        -- Content-addressed blocks, shared by every account and revision (one row per CID):
+        -- repository blocks (dag-cbor) and blob bytes (raw CIDs). Doubles as the IPFS blockstore.
+        CREATE TABLE blocks (
+          cid   TEXT PRIMARY KEY,
+          bytes BLOB NOT NULL,
+          size  INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE accounts (
+          did             TEXT PRIMARY KEY,
+          handle          TEXT,
+          pds_url         TEXT NOT NULL,
+          signing_key     TEXT NOT NULL,
+          head_cid        TEXT,
+          head_rev        TEXT,
+          data_cid        TEXT,
+          added_at        INTEGER NOT NULL,
+          last_sync_at    INTEGER,
+          last_error_code TEXT,
+          last_error      TEXT,
+          last_error_at   INTEGER
+        ) STRICT;
+
+        -- Every synced commit. TIDs sort as text, so ORDER BY rev is commit order.
+        CREATE TABLE commits (
+          did      TEXT NOT NULL REFERENCES accounts (did),
+          rev      TEXT NOT NULL,
+          cid      TEXT NOT NULL,
+          data_cid TEXT NOT NULL,
+          prev_cid TEXT,
+          source   TEXT NOT NULL CHECK (source IN ('full', 'diff')),
+          seen_at  INTEGER NOT NULL,
+          PRIMARY KEY (did, rev)
+        ) STRICT, WITHOUT ROWID;
+
+        -- The blocks each account needs (every kept commit's commit block, MST nodes and records).
+        -- A block with no reference here and no blob row is garbage. The foreign key to blocks
+        -- makes deleting a referenced block impossible, whatever the code above does.
+        CREATE TABLE block_refs (
+          did  TEXT NOT NULL REFERENCES accounts (did),
+          cid  TEXT NOT NULL REFERENCES blocks (cid),
+          kind TEXT NOT NULL CHECK (kind IN ('commit', 'mst', 'record')),
+          PRIMARY KEY (did, cid)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX block_refs_by_cid ON block_refs (cid);
+
+        -- Records at each account's head (history is read from the MST of kept commits).
+        CREATE TABLE records (
+          did        TEXT NOT NULL REFERENCES accounts (did),
+          collection TEXT NOT NULL,
+          rkey       TEXT NOT NULL,
+          cid        TEXT NOT NULL,
+          PRIMARY KEY (did, collection, rkey)
+        ) STRICT, WITHOUT ROWID;
+
+        -- Blobs referenced by an account's records. Their bytes live in blocks under the raw CID;
+        -- a row in any state keeps that block alive.
+        CREATE TABLE blobs (
+          did        TEXT NOT NULL REFERENCES accounts (did),
+          cid        TEXT NOT NULL,
+          state      TEXT NOT NULL CHECK (state IN ('pending', 'stored', 'failed')),
+          size       INTEGER,
+          mime_type  TEXT,
+          attempts   INTEGER NOT NULL DEFAULT 0,
+          last_error TEXT,
+          updated_at INTEGER NOT NULL,
+          PRIMARY KEY (did, cid)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX blobs_by_cid ON blobs (cid);
+        CREATE INDEX blobs_by_state ON blobs (did, state, cid);
+
+        CREATE TABLE verifications (
+          id      INTEGER PRIMARY KEY,
+          did     TEXT NOT NULL REFERENCES accounts (did),
+          level   TEXT NOT NULL CHECK (level IN ('L0', 'L1')),
+          ok      INTEGER NOT NULL CHECK (ok IN (0, 1)),
+          details TEXT NOT NULL,
+          at      INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX verifications_by_did ON verifications (did, level, at);
+      `)
+    },
+  },
 ]
 
 /** The version a fully migrated database has. */

@@ -1,0 +1,68 @@
+/**
+ * Walking every block of a stored repository at one commit — commit, MST nodes, records — reading
+ * from the block store as it goes (depth-first, so memory grows with the tree's depth, not its
+ * size). Used by CAR export and by history pruning (to find what the kept commits still need).
+ * The blocks were verified when they were synced, so nodes are decoded without re-checking them.
+ */
+import { decode } from '@atproto/lex-cbor'
+import { isCid, type Cid } from '@atproto/lex-data'
+import { MissingBlockError, throwIfAborted } from '../errors.js'
+import type { AbortOptions, Block, BlockKind, BlockStore } from '../storage/types.js'
+
+/** How {@link walkRepoBlocks} walks. */
+export interface WalkRepoOptions extends AbortOptions {
+  /**
+   * CIDs already walked (filled in as blocks are yielded). Blocks in it are skipped, and so are
+   * whole subtrees whose root is in it: pass the same set to walk several commits of one history
+   * and read each shared block once. @default a new set
+   */
+  seen?: Set<string>
+}
+
+/** Yields the commit block, then the MST nodes and records under it, each once. */
+export async function* walkRepoBlocks(
+  store: BlockStore,
+  commitCid: string,
+  options: WalkRepoOptions = {},
+): AsyncGenerator<Block & { kind: BlockKind }> {
+  const seen = options.seen ?? new Set<string>()
+  const { signal } = options
+  throwIfAborted(signal)
+  const commitBytes = await store.getBlock(commitCid, { signal })
+  const commit = decode(commitBytes) as { data?: unknown }
+  if (!isCid(commit.data)) throw new MissingBlockError(commitCid)
+  if (!seen.has(commitCid)) {
+    seen.add(commitCid)
+    yield { cid: commitCid, bytes: commitBytes, kind: 'commit' }
+  }
+
+  // Depth-first over MST nodes; each node's records are read in one batch.
+  const stack: string[] = [commit.data.toString()]
+  while (stack.length > 0) {
+    throwIfAborted(signal)
+    const cid = stack.pop()!
+    if (seen.has(cid)) continue
+    seen.add(cid)
+    const bytes = await store.getBlock(cid, { signal })
+    yield { cid, bytes, kind: 'mst' }
+    const node = decode(bytes) as { l: Cid | null; e: Array<{ v: Cid; t: Cid | null }> }
+    const children: string[] = []
+    const records: string[] = []
+    if (node.l !== null) children.push(node.l.toString())
+    for (const entry of node.e) {
+      const record = entry.v.toString()
+      if (!seen.has(record)) {
+        seen.add(record)
+        records.push(record)
+      }
+      if (entry.t !== null) children.push(entry.t.toString())
+    }
+    if (records.length > 0) {
+      const found = await store.getBlocks(records, { signal })
+      if (found.missing.length > 0) throw new MissingBlockError(found.missing[0]!)
+      for (const record of records) yield { cid: record, bytes: found.blocks.get(record)!, kind: 'record' }
+    }
+    // Reverse, so the leftmost child is walked first (key order, as upstream exports do).
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!)
+  }
+}
