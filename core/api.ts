@@ -49,6 +49,120 @@ export interface NodeInfoDto {
   config: Record<string, unknown>
 }
 
+/** Where a sync is, for progress bars. */
+export type SyncPhase = 'resolving' | 'repo' | 'blobs' | 'verifying' | 'done'
+
+/** One account held by the node, as listed. */
+export interface AccountDto {
+  did: string
+  handle: string | null
+  pdsUrl: string | null
+  /** Head commit CID and rev, or null before the first successful sync. */
+  head: { cid: string; rev: string } | null
+  /** ISO time of the last successful sync, or null. */
+  lastSyncAt: string | null
+  /** The last sync's failure in one sentence, or null when it succeeded. */
+  lastError: ErrorDto | null
+  /** Whether a sync is running right now. */
+  syncing: boolean
+  records: number
+  blobs: { stored: number; missing: number; failed: number }
+  /** Bytes this account's blocks and blobs take (shared blocks counted for each account). */
+  storageBytes: number
+  /** How the account came to be held; 'archive' = added by hand (no consent needed for public data). */
+  kind: 'archive'
+}
+
+/** A record collection at some rev, with its record count. */
+export interface CollectionDto {
+  nsid: string
+  records: number
+}
+
+/** A verification result (L0: head matches the PDS; L1: sampled local blocks re-hash to their CIDs). */
+export interface VerificationDto {
+  level: 'L0' | 'L1'
+  ok: boolean
+  /** ISO time. */
+  at: string
+  /** One sentence a person can read. */
+  summary: string
+}
+
+/** Everything the account page shows. */
+export interface AccountDetailDto extends AccountDto {
+  collections: CollectionDto[]
+  /** Kept commits, newest first. */
+  history: CommitDto[]
+  /** Latest result of each level, newest first. */
+  verifications: VerificationDto[]
+  /** Blobs that could not be fetched, with the reason. */
+  failedBlobs: Array<{ cid: string; error: string; attempts: number }>
+}
+
+/** A kept commit. */
+export interface CommitDto {
+  rev: string
+  cid: string
+  /** ISO time the node first saw it. */
+  seenAt: string
+}
+
+/** A record, decoded to atproto JSON (CIDs as {$link}, bytes as {$bytes}). */
+export interface RecordDto {
+  uri: string
+  collection: string
+  rkey: string
+  cid: string
+  value: Record<string, unknown>
+}
+
+/** What one sync did. */
+export interface SyncResultDto {
+  did: string
+  rev: string
+  cid: string
+  /** 'full' for a whole-repo fetch, 'incremental' for a diff since our head, 'none' when already current. */
+  kind: 'full' | 'incremental' | 'none'
+  creates: number
+  updates: number
+  deletes: number
+  bytesReceived: number
+  blobsFetched: number
+  blobsFailed: number
+  durationMs: number
+}
+
+/** A blob's bytes for display (images in the record browser). */
+export interface BlobDto {
+  cid: string
+  mimeType: string
+  /** Base64 of the bytes. */
+  base64: string
+}
+
+/** Result of writing an export. */
+export interface ExportResultDto {
+  path: string
+  bytes: number
+  /** Blocks in a CAR, or blobs in a folder. */
+  items: number
+}
+
+/** Live progress of a sync. */
+export interface SyncProgressDto {
+  did: string
+  phase: SyncPhase
+  blocks: number
+  bytes: number
+  /** Known for blobs (sum of listed sizes is not known in advance: null). */
+  totalBytes: number | null
+  blobsDone: number
+  blobsTotal: number | null
+  /** Estimated seconds left, when it can be estimated. */
+  etaSec: number | null
+}
+
 /** The methods a user interface may call, grouped by area. Every input and output is JSON-safe. */
 export interface P2pdsApi {
   node: {
@@ -57,12 +171,52 @@ export interface P2pdsApi {
     /** Version, data location, runtime and configuration. */
     info(): Promise<NodeInfoDto>
   }
+  accounts: {
+    /** Accounts held, most recently added first. */
+    list(): Promise<AccountDto[]>
+    /** One account with its collections, history, verification results and failed blobs. */
+    get(input: { did: string }): Promise<AccountDetailDto>
+    /** Resolves a handle or DID, starts holding the account and starts its first sync (in the background). */
+    add(input: { handleOrDid: string }): Promise<AccountDto>
+    /** Syncs now and resolves when done (repo, then blobs). */
+    sync(input: { did: string }): Promise<SyncResultDto>
+    /** Stops holding the account and deletes its data (blocks shared with other accounts stay). */
+    remove(input: { did: string }): Promise<void>
+    /** Runs L0 and L1 verification now. */
+    verify(input: { did: string }): Promise<VerificationDto[]>
+  }
+  records: {
+    /** Collections at the head, or at a kept rev. */
+    collections(input: { did: string; rev?: string }): Promise<CollectionDto[]>
+    /** Records of one collection, in rkey order, paged. */
+    list(input: { did: string; collection: string; rev?: string; cursor?: string; limit?: number }): Promise<{ records: RecordDto[]; cursor: string | null }>
+    /** One record at the head or a kept rev (deleted records stay readable at revs that had them). */
+    get(input: { did: string; collection: string; rkey: string; rev?: string }): Promise<RecordDto>
+  }
+  blobs: {
+    /** A stored blob's bytes, for display; refused over 10 MB. */
+    get(input: { did: string; cid: string }): Promise<BlobDto>
+  }
+  export: {
+    /** Writes a CAR of the head (or a kept rev) to an absolute path. */
+    car(input: { did: string; path: string; rev?: string }): Promise<ExportResultDto>
+    /** Writes every stored blob to a folder, one file each, plus manifest.json. */
+    blobs(input: { did: string; dir: string }): Promise<ExportResultDto>
+  }
 }
 
 /** Events the node pushes to every user interface. */
 export interface P2pdsEvents {
   /** The node's state changed, or its periodic status tick (every few seconds while started). */
   'node:status': NodeStatusDto
+  /** Progress of a running sync (throttled by the node). */
+  'sync:progress': SyncProgressDto
+  /** A sync finished. */
+  'sync:completed': SyncResultDto
+  /** A sync failed; nothing of it was stored. */
+  'sync:failed': { did: string; error: ErrorDto }
+  /** The list of accounts or one account's summary changed. */
+  'accounts:changed': { did: string }
 }
 
 export type ApiEventName = keyof P2pdsEvents
@@ -90,10 +244,25 @@ export type ApiInput<N extends ApiMethodName> = MethodOf<N> extends (input: infe
 export type ApiOutput<N extends ApiMethodName> = MethodOf<N> extends (...args: never[]) => Promise<infer O> ? O : never
 
 /** Every method name; bindings are built from this list. Checked complete against the interface below. */
-export const API_METHODS = ['node.status', 'node.info'] as const satisfies readonly ApiMethodName[]
+export const API_METHODS = [
+  'node.status',
+  'node.info',
+  'accounts.list',
+  'accounts.get',
+  'accounts.add',
+  'accounts.sync',
+  'accounts.remove',
+  'accounts.verify',
+  'records.collections',
+  'records.list',
+  'records.get',
+  'blobs.get',
+  'export.car',
+  'export.blobs',
+] as const satisfies readonly ApiMethodName[]
 
 /** Every event name pushed to user interfaces. */
-export const API_EVENTS = ['node:status'] as const satisfies readonly ApiEventName[]
+export const API_EVENTS = ['node:status', 'sync:progress', 'sync:completed', 'sync:failed', 'accounts:changed'] as const satisfies readonly ApiEventName[]
 
 // Compile-time completeness checks: adding a method or event to the interfaces without listing it
 // here (or the reverse) fails `tsc`.
@@ -108,13 +277,35 @@ export function ipcChannel(method: ApiMethodName): string {
   return `p2pds:${method}`
 }
 
+/** The IPC channel of a host method (`p2pds:host.saveCar`). */
+export function hostIpcChannel(method: (typeof HOST_METHODS)[number]): string {
+  return `p2pds:host.${method}`
+}
+
 /** The one IPC channel on which main pushes events to the window. */
 export const IPC_EVENT_CHANNEL = 'p2pds:event'
 
-/** What a user interface sees: the API plus event subscription. Built by the preloads. */
+/**
+ * What only the host can do for the user: native save dialogs in Electron, downloads in a browser.
+ * Built by each preload (not served by the node's API), so the renderer asks for an export the
+ * same way in both modes.
+ */
+export interface P2pdsHostApi {
+  readonly kind: 'electron' | 'browser'
+  /** Asks where to save a CAR of the head (or a kept rev) and writes it; null when the user cancels. */
+  saveCar(input: { did: string; rev?: string }): Promise<ExportResultDto | null>
+  /** Asks where to save every blob (a folder in Electron, a .tar download in a browser); null when cancelled. */
+  saveBlobs(input: { did: string }): Promise<ExportResultDto | null>
+}
+
+/** The host's methods; in Electron each is an IPC channel (`p2pds:host.saveCar`) handled by main. */
+export const HOST_METHODS = ['saveCar', 'saveBlobs'] as const satisfies ReadonlyArray<Exclude<keyof P2pdsHostApi, 'kind'>>
+
+/** What a user interface sees: the API, event subscription and the host's own abilities. Built by the preloads. */
 export type P2pdsBridge = P2pdsApi & {
   /** Subscribes to a node event; returns the unsubscribe function. */
   on<E extends ApiEventName>(event: E, listener: (data: P2pdsEvents[E]) => void): () => void
+  host: P2pdsHostApi
 }
 
 /** Thrown by bridge methods when the call failed; carries the error's stable `code`. */

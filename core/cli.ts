@@ -5,12 +5,13 @@
  * Exit status: 0 done; 1 the work failed; 2 bad usage (unknown verb or flag, invalid value).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import type { ApiMethodName, ApiOutput, NodeStatusDto } from './api.js'
+import { resolve } from 'node:path'
+import type { ApiEventName, ApiInput, ApiMethodName, ApiOutput, NodeStatusDto, P2pdsEvents, RecordDto, SyncProgressDto } from './api.js'
+import { dispatchApiCall } from './api-dispatch.js'
 import { CONFIG_VARS, loadConfig, type Config } from './config.js'
 import { ConfigError, P2pdsError } from './errors.js'
-import { createNode } from './node.js'
 import { VERSION } from './package-info.js'
-import { connectToRunningNode } from './server/local-client.js'
+import { connectToRunningNode, RemoteApiError } from './server/local-client.js'
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -38,6 +39,10 @@ interface Verb {
 interface VerbContext {
   flags: Record<string, string | undefined>
   json: boolean
+  /** `--out` (export verbs). */
+  out: string | undefined
+  /** `--rev` (ls, export). */
+  rev: string | undefined
   positionals: string[]
   io: CliIo
   signal?: AbortSignal
@@ -56,10 +61,48 @@ const VERBS: Record<string, Verb> = {
     example: 'p2pds status --json',
     run: status,
   },
+  backup: {
+    summary: 'add an account (if new) and sync it now: repo and blobs, verified',
+    usage: 'p2pds backup <handle|did> [--json]',
+    example: 'p2pds backup alice.bsky.social',
+    run: backup,
+  },
+  accounts: {
+    summary: 'accounts held: head, rev, records, blobs, size, last sync',
+    usage: 'p2pds accounts [--json]',
+    example: 'p2pds accounts --json',
+    run: accountsVerb,
+  },
+  ls: {
+    summary: 'list the collections of an account, or the records of one collection',
+    usage: 'p2pds ls <did|handle> [collection] [--rev REV] [--json]',
+    example: 'p2pds ls alice.bsky.social app.bsky.feed.post',
+    run: ls,
+  },
+  export: {
+    summary: 'write a CAR of the head, or of a kept rev',
+    usage: 'p2pds export <did|handle> --out FILE.car [--rev REV] [--json]',
+    example: 'p2pds export alice.bsky.social --out alice.car',
+    run: exportVerb,
+  },
+  'export-blobs': {
+    summary: 'write every stored blob to a folder, one file each, plus manifest.json',
+    usage: 'p2pds export-blobs <did|handle> --out DIR [--json]',
+    example: 'p2pds export-blobs alice.bsky.social --out ./alice-blobs',
+    run: exportBlobs,
+  },
+  verify: {
+    summary: 'check the backup now: L0 (head matches the PDS) and L1 (sampled blocks re-hash); exit 1 if a check fails',
+    usage: 'p2pds verify <did|handle> [--json]',
+    example: 'p2pds verify alice.bsky.social',
+    run: verifyVerb,
+  },
 }
 
 const BASE_OPTIONS = {
   json: { type: 'boolean' },
+  out: { type: 'string' },
+  rev: { type: 'string' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -103,7 +146,8 @@ export async function main(argv: string[], io: CliIo = defaultIo, options: { sig
       const value = values[v.flag.slice(2)]
       if (typeof value === 'string') flags[v.env] = value
     }
-    return await verb.run({ flags, json: values.json === true, positionals, io, signal: options.signal })
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined)
+    return await verb.run({ flags, json: values.json === true, out: str(values.out), rev: str(values.rev), positionals, io, signal: options.signal })
   } catch (err) {
     io.err(`p2pds: ${err instanceof Error ? err.message : String(err)}\n`)
     if (debug && err instanceof Error && err.stack !== undefined) io.err(`${err.stack}\n`)
@@ -130,33 +174,215 @@ function helpText(verbName?: string): string {
   )
 }
 
+/** The node a verb talks to: the running one, or one opened on the data dir for this command. */
+interface NodeSession {
+  /** True when a running node answered (desktop app or `serve`). */
+  remote: boolean
+  call<N extends ApiMethodName>(method: N, input?: ApiInput<N>): Promise<ApiOutput<N>>
+  /** Follows node events until the session ends. */
+  onEvent(listener: <E extends ApiEventName>(name: E, data: P2pdsEvents[E]) => void): Promise<void>
+}
+
 /**
- * Calls one API method on the node that holds the data dir, or, when none is running, on a node
- * opened just for this call (no listeners).
+ * Runs `fn` against the node that holds the data dir, or, when none is running, against a node
+ * opened just for this command (no listeners), stopped afterwards.
  */
-async function callNode<N extends ApiMethodName>(config: Config, method: N, input?: unknown): Promise<ApiOutput<N>> {
+async function withNode<T>(config: Config, fn: (session: NodeSession) => Promise<T>): Promise<T> {
   const remote = connectToRunningNode(config.dataDir)
-  if (remote !== undefined) return remote.call(method, input)
+  if (remote !== undefined) {
+    const ac = new AbortController()
+    try {
+      return await fn({
+        remote: true,
+        call: (method, input) => remote.call(method, input),
+        onEvent: (listener) => remote.subscribe(listener, ac.signal),
+      })
+    } finally {
+      ac.abort()
+    }
+  }
+  // Loaded only here: talking to a running node, or printing help, needs none of the engine.
+  const { createNode } = await import('./node.js')
   const node = await createNode({ config, host: 'cli', listen: false })
   await node.start()
+  const unsubscribers: Array<() => void> = []
   try {
-    const [area, name] = method.split('.') as [string, string]
-    const group = (node.api as unknown as Record<string, Record<string, (i?: unknown) => Promise<unknown>>>)[area]
-    return (await group![name]!(input)) as ApiOutput<N>
+    return await fn({
+      remote: false,
+      call: async (method, input) => {
+        const result = await dispatchApiCall(node.api, method, input)
+        if (!result.ok) throw new RemoteApiError(result.error.code, result.error.message)
+        return result.value as never
+      },
+      onEvent: async (listener) => {
+        unsubscribers.push(node.onAny(listener))
+      },
+    })
   } finally {
+    for (const u of unsubscribers) u()
     await node.stop()
   }
 }
 
+/** A held account's DID from a DID or the handle of a held account. */
+async function heldDid(session: NodeSession, arg: string | undefined, verb: string): Promise<string> {
+  if (arg === undefined) throw new UsageError(`p2pds ${verb} needs an account: a DID or the handle of an account held. See p2pds ${verb} --help.`)
+  if (arg.startsWith('did:')) return arg
+  const handle = arg.replace(/^@/, '').toLowerCase()
+  const found = (await session.call('accounts.list')).find((a) => a.handle === handle)
+  if (found === undefined) throw new P2pdsError(`No account with the handle ${handle} is held here. Add it with: p2pds backup ${handle}`)
+  return found.did
+}
+
+function print(ctx: VerbContext, value: unknown, human: () => string): void {
+  ctx.io.out(ctx.json ? JSON.stringify(value, null, 2) + '\n' : human())
+}
+
 async function status(ctx: VerbContext): Promise<number> {
   const config = loadConfig({ flags: ctx.flags })
-  const s = await callNode(config, 'node.status')
-  if (ctx.json) {
-    ctx.io.out(JSON.stringify(s, null, 2) + '\n')
-    return 0
-  }
-  ctx.io.out(formatStatus(s))
+  const s = await withNode(config, (n) => n.call('node.status'))
+  print(ctx, s, () => formatStatus(s))
   return 0
+}
+
+async function backup(ctx: VerbContext): Promise<number> {
+  const config = loadConfig({ flags: ctx.flags })
+  const target = ctx.positionals[0]
+  if (target === undefined) throw new UsageError('p2pds backup needs a handle or DID. See p2pds backup --help.')
+  return withNode(config, async (n) => {
+    const held = await n.call('accounts.list')
+    const lower = target.replace(/^@/, '').toLowerCase()
+    let did = held.find((a) => a.did === target || a.handle === lower)?.did
+    const progress = createProgressLine(ctx.io, !ctx.json && process.stderr.isTTY === true)
+    await n.onEvent((name, data) => {
+      if (name === 'sync:progress' && (data as SyncProgressDto).did === did) progress.update(data as SyncProgressDto)
+    })
+    if (did === undefined) did = (await n.call('accounts.add', { handleOrDid: target })).did
+    // Joins the sync that adding started, or starts one.
+    const result = await n.call('accounts.sync', { did }).finally(() => progress.done())
+    const account = (await n.call('accounts.list')).find((a) => a.did === did)
+    print(ctx, result, () => {
+      const what = result.kind === 'none' ? 'already up to date' : `${result.kind} sync: +${result.creates} ~${result.updates} -${result.deletes} records`
+      const blobs = `${result.blobsFetched} blob(s) fetched${result.blobsFailed > 0 ? `, ${result.blobsFailed} failed (see p2pds accounts)` : ''}`
+      return `Backed up ${account?.handle ?? did} at rev ${result.rev}: ${what}, ${blobs}, ${formatBytes(result.bytesReceived)} received in ${(result.durationMs / 1000).toFixed(1)} s.\n`
+    })
+    return 0
+  })
+}
+
+async function accountsVerb(ctx: VerbContext): Promise<number> {
+  const config = loadConfig({ flags: ctx.flags })
+  const list = await withNode(config, (n) => n.call('accounts.list'))
+  print(ctx, list, () => {
+    if (list.length === 0) return 'No accounts held yet. Add one with: p2pds backup <handle>\n'
+    return table(
+      ['ACCOUNT', 'REV', 'RECORDS', 'BLOBS', 'SIZE', 'LAST SYNC', 'STATE'],
+      list.map((a) => [
+        a.handle ?? a.did,
+        a.head?.rev ?? '-',
+        String(a.records),
+        `${a.blobs.stored}${a.blobs.missing + a.blobs.failed > 0 ? ` (+${a.blobs.missing} missing, ${a.blobs.failed} failed)` : ''}`,
+        formatBytes(a.storageBytes),
+        a.lastSyncAt ?? 'never',
+        a.syncing ? 'syncing' : a.lastError !== null ? `error: ${a.lastError.message}` : 'ok',
+      ]),
+    )
+  })
+  return 0
+}
+
+async function ls(ctx: VerbContext): Promise<number> {
+  const config = loadConfig({ flags: ctx.flags })
+  return withNode(config, async (n) => {
+    const did = await heldDid(n, ctx.positionals[0], 'ls')
+    const collection = ctx.positionals[1]
+    const rev = ctx.rev
+    if (collection === undefined) {
+      const cols = await n.call('records.collections', { did, ...(rev === undefined ? {} : { rev }) })
+      print(ctx, cols, () => table(['COLLECTION', 'RECORDS'], cols.map((c) => [c.nsid, String(c.records)])))
+      return 0
+    }
+    const records: RecordDto[] = []
+    let cursor: string | undefined
+    do {
+      const page = await n.call('records.list', { did, collection, limit: 500, ...(rev === undefined ? {} : { rev }), ...(cursor === undefined ? {} : { cursor }) })
+      records.push(...page.records)
+      cursor = page.cursor ?? undefined
+    } while (cursor !== undefined)
+    print(ctx, records, () => table(['RKEY', 'CID', 'SUMMARY'], records.map((r) => [r.rkey, r.cid, summarizeRecord(r)])))
+    return 0
+  })
+}
+
+async function exportVerb(ctx: VerbContext): Promise<number> {
+  const config = loadConfig({ flags: ctx.flags })
+  if (ctx.out === undefined) throw new UsageError('p2pds export needs --out FILE.car. See p2pds export --help.')
+  const path = resolve(ctx.out)
+  return withNode(config, async (n) => {
+    const did = await heldDid(n, ctx.positionals[0], 'export')
+    const r = await n.call('export.car', { did, path, ...(ctx.rev === undefined ? {} : { rev: ctx.rev }) })
+    print(ctx, r, () => `Wrote ${r.path} (${formatBytes(r.bytes)}). Import it into a PDS with com.atproto.repo.importRepo.\n`)
+    return 0
+  })
+}
+
+async function exportBlobs(ctx: VerbContext): Promise<number> {
+  const config = loadConfig({ flags: ctx.flags })
+  if (ctx.out === undefined) throw new UsageError('p2pds export-blobs needs --out DIR. See p2pds export-blobs --help.')
+  const dir = resolve(ctx.out)
+  return withNode(config, async (n) => {
+    const did = await heldDid(n, ctx.positionals[0], 'export-blobs')
+    const r = await n.call('export.blobs', { did, dir })
+    print(ctx, r, () => `Wrote ${r.items} blob(s), ${formatBytes(r.bytes)}, and manifest.json to ${r.path}.\n`)
+    return 0
+  })
+}
+
+async function verifyVerb(ctx: VerbContext): Promise<number> {
+  const config = loadConfig({ flags: ctx.flags })
+  return withNode(config, async (n) => {
+    const did = await heldDid(n, ctx.positionals[0], 'verify')
+    const results = await n.call('accounts.verify', { did })
+    print(ctx, results, () => results.map((r) => `${r.level} ${r.ok ? 'ok    ' : 'FAILED'} ${r.summary}`).join('\n') + '\n')
+    return results.every((r) => r.ok) ? 0 : 1
+  })
+}
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()
+  return [line(headers), ...rows.map(line)].join('\n') + '\n'
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KB`
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`
+  return `${(n / 1024 ** 3).toFixed(2)} GB`
+}
+
+function summarizeRecord(r: RecordDto): string {
+  const v = r.value as Record<string, unknown>
+  const text = typeof v.text === 'string' ? v.text : typeof v.displayName === 'string' ? v.displayName : typeof v.subject === 'string' ? v.subject : ''
+  const subject = typeof v.subject === 'object' && v.subject !== null ? String((v.subject as { uri?: unknown }).uri ?? '') : ''
+  return (text || subject).replace(/\s+/g, ' ').slice(0, 60)
+}
+
+/** A one-line progress bar on a TTY (stderr); nothing elsewhere. */
+function createProgressLine(io: CliIo, enabled: boolean): { update(p: SyncProgressDto): void; done(): void } {
+  let shown = false
+  return {
+    update(p) {
+      if (!enabled) return
+      const blobs = p.blobsTotal === null ? '' : ` blobs ${p.blobsDone}/${p.blobsTotal}`
+      const eta = p.etaSec === null ? '' : ` ETA ${p.etaSec}s`
+      io.err(`\r${p.phase.padEnd(9)} ${p.blocks} blocks ${formatBytes(p.bytes)}${blobs}${eta}\x1b[K`)
+      shown = true
+    },
+    done() {
+      if (shown) io.err('\n')
+    },
+  }
 }
 
 function formatStatus(s: NodeStatusDto): string {
@@ -184,6 +410,7 @@ function formatDuration(sec: number): string {
 
 async function serve(ctx: VerbContext): Promise<number> {
   const config = loadConfig({ flags: ctx.flags })
+  const { createNode } = await import('./node.js')
   const node = await createNode({ config, host: 'serve' })
   await node.start({ signal: ctx.signal })
   const s = await node.api.node.status()

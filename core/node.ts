@@ -9,14 +9,25 @@ import { join } from 'node:path'
 import type { NodeHost, NodeInfoDto, NodeState, NodeStatusDto, P2pdsApi, P2pdsEvents } from './api.js'
 import { publicConfig, type Config } from './config.js'
 import { DATA_DIR_FILES } from './data-dir.js'
-import { AbortError, NodeNotStartedError, throwIfAborted } from './errors.js'
+import { AccountsService } from './accounts.js'
+import { exportFileName } from './export-names.js'
+import { AbortError, NodeNotStartedError, throwIfAborted, toErrorDto } from './errors.js'
+import { createIdentityResolver, identityResolverInit } from './identity/index.js'
+import { createSafeFetch } from './network/safe-fetch.js'
+import { createSqliteStorage } from './storage/index.js'
 import { TypedEmitter } from './events.js'
 import { BUILD_DIRS, VERSION } from './package-info.js'
-import { startPeerServer, type PeerServer } from './server/peer-server.js'
+import { createPeerApp, startPeerServer, type PeerServer } from './server/peer-server.js'
+import { mountSyncMirror } from './server/sync-mirror.js'
 import { startUiServer, type UiServer } from './server/ui-server.js'
 import { acquireDataDirLock, type DataDirLock } from './storage/data-dir-lock.js'
 import { openDatabase, type Database } from './storage/database.js'
 import { migrate, schemaVersion } from './storage/migrations.js'
+
+/** Time limit of PDS requests (headers, then each body chunk), in ms. */
+const PDS_TIMEOUT_MS = 60_000
+/** Largest PDS response accepted (a whole repository CAR or one blob). */
+const PDS_MAX_BYTES = 8 * 1024 ** 3
 
 export interface AbortOptions {
   signal?: AbortSignal
@@ -92,9 +103,12 @@ class Node implements P2pdsNode {
   // Components, in start order.
   #lock: DataDirLock | undefined
   #db: Database | undefined
+  #accounts: AccountsService | undefined
+  #accountCount = 0
   #peer: PeerServer | undefined
   #ui: UiServer | undefined
   #apiFileWritten = false
+  #unsubscribeCount: (() => void) | undefined
   #tick: NodeJS.Timeout | undefined
 
   constructor(init: P2pdsNodeInit) {
@@ -105,6 +119,26 @@ class Node implements P2pdsNode {
       node: {
         status: async () => this.#statusDto(),
         info: async () => this.#infoDto(),
+      },
+      accounts: {
+        list: () => this.#service().list(),
+        get: ({ did }) => this.#service().get(did),
+        add: ({ handleOrDid }) => this.#service().add(handleOrDid),
+        sync: ({ did }) => this.#service().sync(did),
+        remove: ({ did }) => this.#service().remove(did),
+        verify: ({ did }) => this.#service().verify(did),
+      },
+      records: {
+        collections: ({ did, rev }) => this.#service().collections(did, rev),
+        list: (input) => this.#service().listRecords(input),
+        get: (input) => this.#service().getRecord(input),
+      },
+      blobs: {
+        get: ({ did, cid }) => this.#service().getBlob(did, cid),
+      },
+      export: {
+        car: (input) => this.#service().exportCarToFile(input),
+        blobs: (input) => this.#service().exportBlobsToDir(input),
       },
     }
   }
@@ -166,14 +200,33 @@ class Node implements P2pdsNode {
       migrate(this.#db, undefined, this.#now)
       throwIfAborted(signal)
 
+      const storage = createSqliteStorage(this.#db, { now: this.#now })
+      const accounts = new AccountsService({
+        storage,
+        resolver: createIdentityResolver(identityResolverInit(this.config)),
+        fetch: createSafeFetch({
+          allowPrivateNetwork: this.config.allowPrivateNetwork,
+          timeoutMs: PDS_TIMEOUT_MS,
+          maxBytes: PDS_MAX_BYTES,
+        }),
+        emit: (event, data) => this.#events.emit(event, data),
+        now: this.#now,
+      })
+      this.#accounts = accounts
+      this.#accountCount = await accounts.count()
+
       if (this.#init.listen ?? true) {
-        this.#peer = await startPeerServer({
+        const peerInit = {
           host: this.config.host,
           port: this.config.port,
           version: VERSION,
           rateLimitEnabled: this.config.rateLimitEnabled,
           now: this.#now,
-        })
+        }
+        const peerApp = createPeerApp(peerInit)
+        // Held accounts are served read-only, so this node can stand in for their PDS.
+        mountSyncMirror(peerApp, storage)
+        this.#peer = await startPeerServer(peerInit, peerApp)
         throwIfAborted(signal)
         this.#ui = await startUiServer({
           api: this.api,
@@ -183,6 +236,18 @@ class Node implements P2pdsNode {
           port: this.config.uiPort,
           rendererDir: this.#init.rendererDir ?? BUILD_DIRS.renderer,
           bridgeFile: this.#init.bridgeFile ?? BUILD_DIRS.browserBridge,
+          downloads: {
+            car: async ({ did, rev }, signal) => {
+              const account = (await accounts.list()).find((a) => a.did === did)
+              const exp = await accounts.carStream(did, rev, signal)
+              return { filename: exportFileName(account?.handle ?? null, did, exp.rev, 'car'), contentType: 'application/vnd.ipld.car', items: 0, body: exp.car }
+            },
+            blobs: async ({ did }, signal) => {
+              const account = (await accounts.list()).find((a) => a.did === did)
+              const tar = await accounts.blobsTar(did, signal)
+              return { filename: exportFileName(account?.handle ?? null, did, 'blobs', 'tar'), contentType: 'application/x-tar', items: tar.items, body: tar.body }
+            },
+          },
         })
         throwIfAborted(signal)
         this.#writeApiFile({ url: this.#ui.url, secret: this.secret, pid: process.pid })
@@ -191,7 +256,18 @@ class Node implements P2pdsNode {
       this.#startedAt = this.#now()
       this.#tick = setInterval(() => this.#events.emit('node:status', this.#statusDto()), this.#init.statusIntervalMs ?? 5000)
       this.#tick.unref()
+      this.#unsubscribeCount = this.#events.on('accounts:changed', () => {
+        void accounts.count().then(
+          (n) => {
+            if (n === this.#accountCount) return
+            this.#accountCount = n
+            this.#events.emit('node:status', this.#statusDto())
+          },
+          () => undefined,
+        )
+      })
       this.#setState('started')
+      this.#addConfiguredAccounts(accounts)
     } catch (err) {
       await this.#release()
       this.#setState('stopped')
@@ -207,15 +283,34 @@ class Node implements P2pdsNode {
     this.#setState('stopped')
   }
 
+  /** Accounts listed in REPLICATE_DIDS are held from the start (added, then synced, in the background). */
+  #addConfiguredAccounts(accounts: AccountsService): void {
+    for (const did of this.config.replicateDids) {
+      void this.api.accounts.list().then(async (held) => {
+        if (held.some((a) => a.did === did)) return accounts.sync(did)
+        return accounts.add(did)
+      }).catch((err: unknown) => this.#events.emit('sync:failed', { did, error: toErrorDto(err) }))
+    }
+  }
+
+  #service(): AccountsService {
+    if (this.#accounts === undefined || this.#state !== 'started') throw new NodeNotStartedError()
+    return this.#accounts
+  }
+
   /** Stops whatever components are up, in reverse start order. Never throws. */
   async #release(): Promise<void> {
     if (this.#tick !== undefined) clearInterval(this.#tick)
     this.#tick = undefined
+    this.#unsubscribeCount?.()
+    this.#unsubscribeCount = undefined
     if (this.#apiFileWritten) this.#removeApiFile()
     await this.#ui?.close().catch(() => undefined)
     this.#ui = undefined
     await this.#peer?.close().catch(() => undefined)
     this.#peer = undefined
+    await this.#accounts?.stop().catch(() => undefined)
+    this.#accounts = undefined
     try {
       this.#db?.close()
     } catch {
@@ -263,7 +358,7 @@ class Node implements P2pdsNode {
       uptimeSec: this.#startedAt === null ? 0 : Math.max(0, Math.floor((this.#now() - this.#startedAt) / 1000)),
       rssMb: Math.round((process.memoryUsage.rss() / 1024 / 1024) * 10) / 10,
       listeners: { ui: this.#ui?.url ?? null, peer: this.#peer?.url ?? null },
-      accounts: 0,
+      accounts: this.#accountCount,
     }
   }
 

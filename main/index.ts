@@ -11,7 +11,8 @@ import { loadConfig } from '../core/config.js'
 import { createNode, type P2pdsNode } from '../core/node.js'
 import { BUILD_DIRS, PACKAGE_ROOT } from '../core/package-info.js'
 import { createEventForwarder } from './event-forwarder.js'
-import { registerIpc, rendererSenderCheck } from './ipc.js'
+import { registerHostIpc, registerIpc, rendererSenderCheck, type HostHandlers } from './ipc.js'
+import { exportFileName } from '../core/export-names.js'
 import { describeStartFailure, findElectronSqliteBinding } from './startup.js'
 import { hardenWebContents, windowOptions } from './window.js'
 
@@ -65,13 +66,43 @@ async function start(): Promise<void> {
       sqliteBinding: findElectronSqliteBinding(PACKAGE_ROOT, electronVersion),
     })
     node.onAny((name, data) => forwarder.push(name, data))
-    unregisterIpc = registerIpc(ipcMain, node.api, rendererSenderCheck(RENDERER_URL))
+    const senderCheck = rendererSenderCheck(RENDERER_URL)
+    const unregisterApi = registerIpc(ipcMain, node.api, senderCheck)
+    const unregisterHost = registerHostIpc(ipcMain, hostHandlers(node), senderCheck)
+    unregisterIpc = () => {
+      unregisterApi()
+      unregisterHost()
+    }
     await node.start()
   } catch (err) {
     await fail(err)
     return
   }
   createWindow()
+}
+
+/** Save dialogs for exports; the node writes the files. Null when the user cancels. */
+function hostHandlers(n: P2pdsNode): HostHandlers {
+  return {
+    async saveCar({ did, rev }) {
+      const account = (await n.api.accounts.list()).find((a) => a.did === did)
+      const options = {
+        title: 'Export repository (CAR)',
+        defaultPath: join(app.getPath('documents'), exportFileName(account?.handle ?? null, did, rev ?? account?.head?.rev ?? null, 'car')),
+        filters: [{ name: 'CAR file', extensions: ['car'] }],
+      }
+      const r = win === null ? await dialog.showSaveDialog(options) : await dialog.showSaveDialog(win, options)
+      if (r.canceled || r.filePath === undefined) return null
+      return n.api.export.car({ did, path: r.filePath, ...(rev === undefined ? {} : { rev }) })
+    },
+    async saveBlobs({ did }) {
+      const options = { title: 'Export blobs to a folder', properties: ['openDirectory', 'createDirectory'] as Array<'openDirectory' | 'createDirectory'> }
+      const r = win === null ? await dialog.showOpenDialog(options) : await dialog.showOpenDialog(win, options)
+      const dir = r.filePaths[0]
+      if (r.canceled || dir === undefined) return null
+      return n.api.export.blobs({ did, dir })
+    },
+  }
 }
 
 /** Tells the user why P2PDS cannot run, in one sentence, and quits. */

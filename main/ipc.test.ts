@@ -9,10 +9,10 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { IpcMainInvokeEvent } from 'electron'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { API_METHODS, ipcChannel, type ApiResult, type NodeInfoDto, type NodeStatusDto } from '../core/api.js'
+import { API_METHODS, HOST_METHODS, hostIpcChannel, ipcChannel, type ApiResult, type NodeInfoDto, type NodeStatusDto } from '../core/api.js'
 import { loadConfig } from '../core/config.js'
 import { createNode, type P2pdsNode } from '../core/node.js'
-import { isTrustedSenderUrl, registerIpc, rendererSenderCheck } from './ipc.js'
+import { isTrustedSenderUrl, registerHostIpc, registerIpc, rendererSenderCheck } from './ipc.js'
 
 type Handler = (event: IpcMainInvokeEvent, ...args: unknown[]) => Promise<ApiResult<unknown>>
 
@@ -75,7 +75,7 @@ describe('registerIpc (real node, ipcMain stand-in)', () => {
   it('refuses untrusted senders with ERR_FORBIDDEN_SENDER, without calling the node', async () => {
     const ipc = ipcMainStandIn()
     let calls = 0
-    const api = { node: { status: async () => (calls++, node.api.node.status()), info: async () => (calls++, node.api.node.info()) } }
+    const api = { ...node.api, node: { status: async () => (calls++, node.api.node.status()), info: async () => (calls++, node.api.node.info()) } }
     registerIpc(ipc, api, rendererSenderCheck(rendererUrl))
     const handler = ipc.handlers.get(ipcChannel('node.status'))!
     for (const event of [
@@ -103,6 +103,31 @@ describe('registerIpc (real node, ipcMain stand-in)', () => {
     await node.stop()
     const r = await ipc.handlers.get(ipcChannel('node.info'))!(eventFrom(rendererUrl))
     expect(r).toMatchObject({ ok: false, error: { code: 'ERR_NOT_STARTED' } })
+  })
+})
+
+describe('registerHostIpc (ipcMain stand-in)', () => {
+  it('registers one handler per host method, checks the sender and the input, and returns results as data', async () => {
+    const ipc = ipcMainStandIn()
+    const calls: unknown[] = []
+    const unregister = registerHostIpc(
+      ipc,
+      {
+        saveCar: async (input) => (calls.push(input), { path: '/x.car', bytes: 3, items: 1 }),
+        saveBlobs: async () => null,
+      },
+      rendererSenderCheck(rendererUrl),
+    )
+    expect([...ipc.handlers.keys()].sort()).toEqual(HOST_METHODS.map((m) => hostIpcChannel(m)).sort())
+    const saveCar = ipc.handlers.get(hostIpcChannel('saveCar'))!
+    expect(await saveCar(eventFrom(rendererUrl), { did: 'did:plc:abc' })).toEqual({ ok: true, value: { path: '/x.car', bytes: 3, items: 1 } })
+    expect(await saveCar(eventFrom('https://example.com/'), { did: 'did:plc:abc' })).toMatchObject({ ok: false, error: { code: 'ERR_FORBIDDEN_SENDER' } })
+    expect(await saveCar(eventFrom(rendererUrl), { did: 'alice' })).toMatchObject({ ok: false, error: { code: 'ERR_INVALID_INPUT' } })
+    expect(await saveCar(eventFrom(rendererUrl), { did: 'did:plc:abc', path: '/etc/passwd' })).toMatchObject({ ok: false, error: { code: 'ERR_INVALID_INPUT' } })
+    expect(calls).toEqual([{ did: 'did:plc:abc' }])
+    expect(await ipc.handlers.get(hostIpcChannel('saveBlobs'))!(eventFrom(rendererUrl), { did: 'did:plc:abc' })).toEqual({ ok: true, value: null })
+    unregister()
+    expect(ipc.handlers.size).toBe(0)
   })
 })
 

@@ -6,8 +6,10 @@
  * Only types come from 'electron' here, so this file runs under plain Node in tests.
  */
 import type { IpcMain, IpcMainInvokeEvent } from 'electron'
-import { API_METHODS, ipcChannel, type ApiResult, type P2pdsApi } from '../core/api.js'
+import { API_METHODS, HOST_METHODS, hostIpcChannel, ipcChannel, type ApiResult, type P2pdsApi, type P2pdsHostApi } from '../core/api.js'
 import { dispatchApiCall } from '../core/api-dispatch.js'
+import { HOST_INPUT_SCHEMAS } from '../core/api-schema.js'
+import { InvalidInputError, toErrorDto } from '../core/errors.js'
 
 /** Decides whether an IPC call comes from the app's own renderer. */
 export type SenderCheck = (event: IpcMainInvokeEvent) => boolean
@@ -68,5 +70,30 @@ export function registerIpc(ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>, 
   }
   return () => {
     for (const method of API_METHODS) ipcMain.removeHandler(ipcChannel(method))
+  }
+}
+
+/** What main does for the host methods (native dialogs, then the node's export). */
+export type HostHandlers = Omit<P2pdsHostApi, 'kind'>
+
+/**
+ * Registers the host methods (`p2pds:host.saveCar`, …) with the same sender check and input
+ * validation as the API. Returns the function that removes them.
+ */
+export function registerHostIpc(ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>, handlers: HostHandlers, isTrustedSender: SenderCheck): () => void {
+  for (const method of HOST_METHODS) {
+    ipcMain.handle(hostIpcChannel(method), async (event: IpcMainInvokeEvent, input?: unknown): Promise<ApiResult<unknown>> => {
+      if (!isTrustedSender(event)) return FORBIDDEN
+      try {
+        const parsed = HOST_INPUT_SCHEMAS[method].safeParse(input)
+        if (!parsed.success) throw new InvalidInputError(`Invalid input for host.${method}: ${parsed.error.issues[0]?.message ?? 'rejected'}.`)
+        return { ok: true, value: await handlers[method](parsed.data as never) }
+      } catch (err) {
+        return { ok: false, error: toErrorDto(err) }
+      }
+    })
+  }
+  return () => {
+    for (const method of HOST_METHODS) ipcMain.removeHandler(hostIpcChannel(method))
   }
 }

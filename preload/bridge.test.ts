@@ -1,12 +1,26 @@
 import { describe, expect, it, vi } from 'vitest'
-import { API_EVENTS, API_METHODS, ApiCallError, type ApiMethodName, type ApiResult } from '../core/api.js'
-import { createBridge, createEventHub, forContextBridge, toPlainError, unwrapResult } from './bridge.js'
+import { API_EVENTS, API_METHODS, ApiCallError, type ApiMethodName, type ApiResult, type P2pdsHostApi } from '../core/api.js'
+import { createBridge as createBridgeWithHost, createEventHub, forContextBridge, toPlainError, unwrapResult, type BridgeInvoke, type BridgeSubscribe } from './bridge.js'
+
+// The host half (save dialogs, downloads) has its own tests below; most tests here need any host.
+const savedCars: unknown[] = []
+const TEST_HOST: P2pdsHostApi = {
+  kind: 'browser',
+  saveCar: async (input) => {
+    savedCars.push(input)
+    return { path: '/tmp/x.car', bytes: 1, items: 1 }
+  },
+  saveBlobs: async () => {
+    throw new ApiCallError({ name: 'ApiCallError', code: 'ERR_TEST', message: 'refused' })
+  },
+}
+const createBridge = (invoke: BridgeInvoke, subscribe: BridgeSubscribe) => createBridgeWithHost(invoke, subscribe, TEST_HOST)
 
 /** The bridge's methods as `area.method` names, read back from the object it built. */
 function methodNames(bridge: object): string[] {
   const names: string[] = []
   for (const [area, group] of Object.entries(bridge)) {
-    if (typeof group === 'function') continue
+    if (typeof group === 'function' || area === 'host') continue
     for (const [name, fn] of Object.entries(group as object)) if (typeof fn === 'function') names.push(`${area}.${name}`)
   }
   return names.sort()
@@ -16,7 +30,7 @@ describe('createBridge', () => {
   it('has one named method per contract method, plus on(), and no generic invoke', () => {
     const bridge = createBridge(async () => ({ ok: true, value: null }), () => () => undefined)
     expect(methodNames(bridge)).toEqual([...API_METHODS].sort())
-    expect(Object.keys(bridge).sort()).toEqual([...new Set(API_METHODS.map((m) => m.split('.')[0]!)), 'on'].sort())
+    expect(Object.keys(bridge).sort()).toEqual([...new Set(API_METHODS.map((m) => m.split('.')[0]!)), 'on', 'host'].sort())
     expect(bridge).not.toHaveProperty('invoke')
     expect(Object.isFrozen(bridge)).toBe(true)
     expect(Object.isFrozen(bridge.node)).toBe(true)
@@ -142,5 +156,18 @@ describe('createEventHub', () => {
     off1()
     hub.dispatch('node:status', 1)
     expect(fn).toHaveBeenCalledTimes(1)
+  })
+})
+
+describe('host methods', () => {
+  it('are exposed under host, and errors cross the context bridge as plain objects with their code', async () => {
+    const bridge = forContextBridge(createBridge(async () => ({ ok: true, value: null }), () => () => undefined))
+    expect(bridge.host.kind).toBe('browser')
+    expect(Object.keys(bridge.host).sort()).toEqual(['kind', 'saveBlobs', 'saveCar'])
+    expect(await bridge.host.saveCar({ did: 'did:plc:abc' })).toEqual({ path: '/tmp/x.car', bytes: 1, items: 1 })
+    expect(savedCars).toContainEqual({ did: 'did:plc:abc' })
+    const err = await bridge.host.saveBlobs({ did: 'did:plc:abc' }).catch((e: unknown) => e)
+    expect(err).toEqual({ name: 'ApiCallError', code: 'ERR_TEST', message: 'refused' })
+    expect(err).not.toBeInstanceOf(Error)
   })
 })

@@ -13,7 +13,9 @@ import {
   type ApiMethodName,
   type ApiResult,
   type ErrorDto,
+  HOST_METHODS,
   type P2pdsBridge,
+  type P2pdsHostApi,
 } from '../core/api.js'
 
 /** Sends one call to the node and resolves to its result; failures should be data, not rejections. */
@@ -52,7 +54,7 @@ export function unwrapResult<T>(method: string, result: unknown): T {
  * plus `on(event, listener)` for the names in `API_EVENTS`. Methods resolve to the value or reject
  * with {@link ApiCallError}.
  */
-export function createBridge(invoke: BridgeInvoke, subscribe: BridgeSubscribe): P2pdsBridge {
+export function createBridge(invoke: BridgeInvoke, subscribe: BridgeSubscribe, host: P2pdsHostApi): P2pdsBridge {
   const areas: Record<string, Record<string, (input?: unknown) => Promise<unknown>>> = {}
   for (const method of API_METHODS) {
     const [area, name] = method.split('.') as [string, string]
@@ -84,7 +86,9 @@ export function createBridge(invoke: BridgeInvoke, subscribe: BridgeSubscribe): 
     return subscribe(event, listener as (data: unknown) => void)
   }
 
-  return Object.freeze({ ...areas, on }) as unknown as P2pdsBridge
+  const hostMethods: Record<string, unknown> = { kind: host.kind }
+  for (const m of HOST_METHODS) hostMethods[m] = (input: never) => host[m](input)
+  return Object.freeze({ ...areas, on, host: Object.freeze(hostMethods) }) as unknown as P2pdsBridge
 }
 
 /**
@@ -107,6 +111,14 @@ export function forContextBridge(bridge: P2pdsBridge): P2pdsBridge {
       })
   }
   out.on = bridge.on
+  const host: Record<string, unknown> = { kind: bridge.host.kind }
+  for (const m of HOST_METHODS) {
+    host[m] = (input: never) =>
+      bridge.host[m](input).catch((err: unknown) => {
+        throw toPlainError(err)
+      })
+  }
+  out.host = host
   return out as unknown as P2pdsBridge
 }
 

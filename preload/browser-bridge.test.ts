@@ -190,7 +190,7 @@ describe('built /bridge.js as served by the node', () => {
     expect(page.urls).toEqual(['/'])
     expect(page.store.get(SECRET_STORAGE_KEY)).toBe(node.secret)
     const p2pds = page.win.p2pds as P2pdsBridge
-    expect(Object.keys(p2pds).sort()).toEqual([...new Set(API_METHODS.map((m) => m.split('.')[0]!)), 'on'].sort())
+    expect(Object.keys(p2pds).sort()).toEqual([...new Set(API_METHODS.map((m) => m.split('.')[0]!)), 'on', 'host'].sort())
     // Subscribed before anything is awaited, so the status sent on connect is seen.
     const seen: unknown[] = []
     p2pds.on('node:status', (d) => seen.push(d))

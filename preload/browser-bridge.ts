@@ -4,9 +4,9 @@
  * per-launch secret as a bearer token). `preload/browser.ts` wires it to `window`; this file takes
  * everything it touches as parameters so tests can run it against a real node.
  */
-import type { ApiResult, ErrorDto, P2pdsBridge } from '../core/api.js'
+import { ApiCallError, type ApiResult, type ErrorDto, type ExportResultDto, type P2pdsBridge, type P2pdsHostApi } from '../core/api.js'
 import { createBridge, createEventHub } from './bridge.js'
-import { createSseParser } from './sse.js'
+import { createSseParser } from '../core/server/sse-parser.js'
 
 /** Where the secret is kept for the tab's lifetime, so reloads keep working. */
 export const SECRET_STORAGE_KEY = 'p2pds.secret'
@@ -79,6 +79,10 @@ export interface BrowserBridgeInit {
   minRetryMs?: number
   /** @default 15000 */
   maxRetryMs?: number
+  /**
+   * Hands a finished download to the user (the host's save step). @default an `<a download>` click
+   */
+  saveFile?: (blob: Blob, filename: string) => void
   /**
    * A stream silent for this long is dropped and reopened (the node sends a keep-alive every
    * 15 s; a laptop waking from sleep can leave a half-open connection). @default 45000
@@ -214,8 +218,39 @@ export function createBrowserBridge(init: BrowserBridgeInit): BrowserBridge {
     void run()
   }
 
+  const saveFile = init.saveFile ?? clickDownload
+
+  /** Downloads an export from the local API and hands it to the browser's download manager. */
+  const download = async (path: string, fallbackName: string): Promise<ExportResultDto | null> => {
+    if (auth === undefined) throw new ApiCallError(NO_SECRET)
+    let res: Response
+    try {
+      res = await doFetch(`${init.origin}${path}`, { headers: { authorization: auth }, cache: 'no-store' })
+    } catch {
+      throw new ApiCallError(UNREACHABLE)
+    }
+    if (res.status === 401) throw new ApiCallError(STALE_SECRET)
+    if (!res.ok) {
+      const body = (await res.json().catch(() => null)) as { error?: ErrorDto } | null
+      throw new ApiCallError(
+        body?.error ?? { name: 'ApiCallError', code: 'ERR_BAD_RESPONSE', message: `The export failed (HTTP ${res.status}).` },
+      )
+    }
+    const filename = filenameFromDisposition(res.headers.get('content-disposition')) ?? fallbackName
+    const blob = await res.blob()
+    saveFile(blob, filename)
+    return { path: filename, bytes: blob.size, items: Number(res.headers.get('x-p2pds-items') ?? 0) }
+  }
+
+  const host: P2pdsHostApi = {
+    kind: 'browser',
+    saveCar: (input) =>
+      download(`/api/download/car?${new URLSearchParams(input.rev === undefined ? { did: input.did } : { did: input.did, rev: input.rev })}`, 'repo.car'),
+    saveBlobs: (input) => download(`/api/download/blobs?${new URLSearchParams({ did: input.did })}`, 'blobs.tar'),
+  }
+
   return {
-    bridge: createBridge(invoke, hub.subscribe),
+    bridge: createBridge(invoke, hub.subscribe, host),
     get connection() {
       return connection
     },
@@ -226,4 +261,24 @@ export function createBrowserBridge(init: BrowserBridgeInit): BrowserBridge {
       wakeRetry?.()
     },
   }
+}
+
+/** The file name of a `Content-Disposition: attachment; filename="…"` header, if any. */
+export function filenameFromDisposition(header: string | null): string | null {
+  if (header === null) return null
+  const m = /filename="([^"\\/]+)"/.exec(header)
+  return m?.[1] ?? null
+}
+
+function clickDownload(blob: Blob, filename: string): void {
+  const url = URL.createObjectURL(blob)
+  const a = document.createElement('a')
+  a.href = url
+  a.download = filename
+  a.rel = 'noopener'
+  document.body.append(a)
+  a.click()
+  a.remove()
+  // Revoke after the download manager has taken the blob.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000)
 }

@@ -6,8 +6,8 @@
  * `scripts/build-preload.mjs` bundles this file to `dist/preload/index.cjs`.
  */
 import { contextBridge, ipcRenderer } from 'electron'
-import { IPC_EVENT_CHANNEL, ipcChannel, type ApiResult } from '../core/api.js'
-import { createBridge, createEventHub, forContextBridge } from './bridge.js'
+import { hostIpcChannel, IPC_EVENT_CHANNEL, ipcChannel, type ApiResult, type P2pdsHostApi } from '../core/api.js'
+import { createBridge, createEventHub, forContextBridge, unwrapResult } from './bridge.js'
 
 const hub = createEventHub()
 
@@ -18,9 +18,17 @@ ipcRenderer.on(IPC_EVENT_CHANNEL, (_event, payload: unknown) => {
   hub.dispatch(name, data)
 })
 
+// Native dialogs live in main: each host method is one IPC channel answered with an ApiResult.
+const host: P2pdsHostApi = {
+  kind: 'electron',
+  saveCar: async (input) => unwrapResult('host.saveCar', await ipcRenderer.invoke(hostIpcChannel('saveCar'), input)),
+  saveBlobs: async (input) => unwrapResult('host.saveBlobs', await ipcRenderer.invoke(hostIpcChannel('saveBlobs'), input)),
+}
+
 const bridge = createBridge(
   (method, input) => ipcRenderer.invoke(ipcChannel(method), input) as Promise<ApiResult<unknown>>,
   hub.subscribe,
+  host,
 )
 
 contextBridge.exposeInMainWorld('p2pds', forContextBridge(bridge))

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import vm from 'node:vm'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { API_METHODS, IPC_EVENT_CHANNEL, ipcChannel, type ApiResult } from '../core/api.js'
+import { API_METHODS, HOST_METHODS, hostIpcChannel, IPC_EVENT_CHANNEL, ipcChannel, type ApiResult } from '../core/api.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const built = join(root, 'dist', 'preload', 'index.cjs')
@@ -92,7 +92,7 @@ describe('Electron preload (built bundle, electron stand-in)', () => {
     const standIn = electronStandIn(() => ({ ok: true, value: null }))
     loadPreload(standIn)
     const p2pds = standIn.exposed.get('p2pds') as Record<string, unknown>
-    expect(methodNames(p2pds)).toEqual([...API_METHODS].sort())
+    expect(methodNames(p2pds)).toEqual([...API_METHODS, ...HOST_METHODS.map((m) => `host.${m}`)].sort())
     const topLevelFunctions = Object.entries(p2pds).filter(([, v]) => typeof v === 'function').map(([k]) => k)
     expect(topLevelFunctions).toEqual(['on'])
     const text = JSON.stringify(Object.keys(p2pds)) + JSON.stringify(Object.values(p2pds).map((g) => (typeof g === 'object' && g !== null ? Object.keys(g) : [])))
@@ -114,6 +114,18 @@ describe('Electron preload (built bundle, electron stand-in)', () => {
     }
     expect(standIn.invoked.map((c) => c.channel)).toEqual(API_METHODS.map((m) => ipcChannel(m)))
     expect(standIn.invoked.every((c) => c.args.length === 1 && c.args[0] === undefined)).toBe(true)
+  })
+
+  it('calls each host method on its own channel with its input', async () => {
+    const standIn = electronStandIn((channel) => ({ ok: true, value: { answeredOn: channel } }))
+    loadPreload(standIn)
+    const p2pds = standIn.exposed.get('p2pds') as { host: Record<string, unknown> }
+    expect(p2pds.host.kind).toBe('electron')
+    for (const method of HOST_METHODS) {
+      const fn = p2pds.host[method] as (input: unknown) => Promise<unknown>
+      await expect(fn({ did: 'did:plc:abc' })).resolves.toEqual({ answeredOn: hostIpcChannel(method) })
+    }
+    expect(standIn.invoked.map((c) => [c.channel, c.args[0]])).toEqual(HOST_METHODS.map((m) => [hostIpcChannel(m), { did: 'did:plc:abc' }]))
   })
 
   it('rejects a failed call with its code (as a plain object, which contextBridge copies whole)', async () => {

@@ -4,11 +4,12 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { ApiMethodName, ApiOutput, ApiResult } from '../api.js'
+import { API_EVENTS, type ApiEventName, type ApiMethodName, type ApiOutput, type ApiResult, type P2pdsEvents } from '../api.js'
 import { DATA_DIR_FILES } from '../data-dir.js'
 import { NodeUnreachableError, P2pdsError } from '../errors.js'
 import type { ApiInfoFile } from '../node.js'
 import { isProcessAlive } from '../storage/data-dir-lock.js'
+import { createSseParser } from './sse-parser.js'
 
 /** An error reported by the remote node, with its stable code. */
 export class RemoteApiError extends P2pdsError {
@@ -24,6 +25,11 @@ export interface LocalApiClient {
   readonly url: string
   readonly pid: number
   call<N extends ApiMethodName>(method: N, input?: unknown, options?: { signal?: AbortSignal }): Promise<ApiOutput<N>>
+  /**
+   * Follows the node's event stream until `signal` aborts; resolves once the stream is open.
+   * Unknown event names are ignored.
+   */
+  subscribe(onEvent: <E extends ApiEventName>(name: E, data: P2pdsEvents[E]) => void, signal: AbortSignal): Promise<void>
 }
 
 /** Reads `api.json`; undefined when absent, malformed, or left by a process that is gone. */
@@ -69,6 +75,32 @@ export function connectToRunningNode(dataDir: string): LocalApiClient | undefine
       }
       if (!body.ok) throw new RemoteApiError(body.error.code, body.error.message)
       return body.value as never
+    },
+    async subscribe(onEvent, signal) {
+      const res = await fetch(`${info.url}/api/events`, { headers: { authorization: `Bearer ${info.secret}` }, signal }).catch((err: unknown) => {
+        throw new NodeUnreachableError(`The node's event stream at ${info.url} did not answer.`, { cause: err })
+      })
+      if (!res.ok || res.body === null) throw new NodeUnreachableError(`The node's event stream answered HTTP ${res.status}.`)
+      const parser = createSseParser((e) => {
+        if (!(API_EVENTS as readonly string[]).includes(e.event)) return
+        try {
+          onEvent(e.event as ApiEventName, JSON.parse(e.data) as never)
+        } catch {
+          // A malformed event is skipped.
+        }
+      })
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+      void (async () => {
+        try {
+          for (;;) {
+            const { value, done } = await reader.read()
+            if (done) return
+            parser.push(value)
+          }
+        } catch {
+          // Aborted or the node went away: the caller's call will say so.
+        }
+      })()
     },
   }
 }

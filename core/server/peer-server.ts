@@ -59,8 +59,12 @@ export function createPeerApp(init: PeerServerInit): Hono<{ Bindings: HttpBindin
     }),
   )
   app.get('/xrpc/_health', (c) => c.json({ version: init.version }))
-  app.all('/xrpc/:nsid', (c) => xrpcError(404, 'MethodNotImplemented', `Method not implemented: ${c.req.param('nsid')}`))
-  app.notFound(() => xrpcError(404, 'NotFound', 'Not found.'))
+  // Unknown methods are answered from notFound, not from an `/xrpc/:nsid` route: Hono runs
+  // routes in the order they were added, so such a route would shadow every method mounted later.
+  app.notFound((c) => {
+    const nsid = /^\/xrpc\/([^/]+)$/.exec(c.req.path)?.[1]
+    return nsid === undefined ? xrpcError(404, 'NotFound', 'Not found.') : xrpcError(404, 'MethodNotImplemented', `Method not implemented: ${nsid}`)
+  })
   app.onError(() => xrpcError(500, 'InternalServerError', 'Internal server error.'))
   return app
 }

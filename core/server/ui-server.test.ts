@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeStatusDto, P2pdsApi, P2pdsEvents } from '../api.js'
+import { P2pdsError } from '../errors.js'
 import { TypedEmitter } from '../events.js'
 import { startUiServer, UI_CSP, type UiServer } from './ui-server.js'
 
@@ -14,14 +15,15 @@ const status: NodeStatusDto = {
   state: 'started', host: 'test', pid: process.pid, version: '0.0.0', dataDir: '/tmp/x', startedAt: null,
   uptimeSec: 1, rssMb: 1, listeners: { ui: null, peer: null }, accounts: 0,
 }
-const api: P2pdsApi = {
+// Only node.* is called here; the other areas are never reached by these requests.
+const api = {
   node: {
     status: async () => status,
     info: async () => {
       throw new Error('boom')
     },
   },
-}
+} as Pick<P2pdsApi, 'node'> as P2pdsApi
 const events = new TypedEmitter<P2pdsEvents>()
 let dir: string
 let server: UiServer
@@ -54,6 +56,23 @@ beforeAll(async () => {
     rendererDir: join(dir, 'renderer'),
     bridgeFile: join(dir, 'bridge.js'),
     maxBodyBytes: 1024,
+    downloads: {
+      async car(input) {
+        if (input.did === 'did:plc:missing') throw Object.assign(new P2pdsError('No such account.'), { code: 'ERR_UNKNOWN_ACCOUNT' })
+        return {
+          filename: `${input.did}-${input.rev ?? 'head'}.car`,
+          contentType: 'application/vnd.ipld.car',
+          items: 2,
+          body: (async function* () {
+            yield new TextEncoder().encode('car-part-1;')
+            yield new TextEncoder().encode('car-part-2')
+          })(),
+        }
+      },
+      async blobs() {
+        throw new Error('not used')
+      },
+    },
   })
 })
 afterAll(async () => {
@@ -132,6 +151,23 @@ describe('local API guards', () => {
     expect(bridge.body).toBe('window.p2pds = {}')
     const traversal = await raw('/..%2f..%2fetc%2fpasswd', { host: host() })
     expect(traversal.body).not.toContain('root:')
+  })
+
+  it('streams a download to an authorised caller, with a safe file name', async () => {
+    const ok = await raw('/api/download/car?did=did:plc:abc&rev=3ljlyqit2uk2l', { host: host(), ...auth })
+    expect(ok.status).toBe(200)
+    expect(ok.body).toBe('car-part-1;car-part-2')
+    expect(ok.headers['content-type']).toBe('application/vnd.ipld.car')
+    expect(ok.headers['content-disposition']).toBe('attachment; filename="did:plc:abc-3ljlyqit2uk2l.car"')
+    expect(ok.headers['x-p2pds-items']).toBe('2')
+    expect((await raw('/api/download/car?did=did:plc:abc', { host: host() })).status).toBe(401)
+    const bad = await raw('/api/download/car?did=alice', { host: host(), ...auth })
+    expect(bad.status).toBe(400)
+    expect(JSON.parse(bad.body).error.code).toBe('ERR_INVALID_INPUT')
+    const missing = await raw('/api/download/car?did=did:plc:missing', { host: host(), ...auth })
+    expect(missing.status).toBe(404)
+    expect(JSON.parse(missing.body).error).toMatchObject({ code: 'ERR_UNKNOWN_ACCOUNT', message: 'No such account.' })
+    expect((await raw('/api/download/other?did=did:plc:abc', { host: host(), ...auth })).status).toBe(404)
   })
 
   it('streams events: the current status first, then live ones', async () => {

@@ -6,12 +6,15 @@
  * per-launch secret as a bearer token and, when a browser sends one, a same-origin Origin.
  */
 import { basename, dirname } from 'node:path'
+import { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import type { HttpBindings } from '@hono/node-server'
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { streamSSE } from 'hono/streaming'
 import type { ApiEventName, P2pdsApi, P2pdsEvents } from '../api.js'
 import { dispatchApiCall } from '../api-dispatch.js'
+import { HOST_INPUT_SCHEMAS } from '../api-schema.js'
+import { toErrorDto } from '../errors.js'
 import { listen, type Listening } from './listen.js'
 import { allowedHosts, allowedOrigins, secretMatches } from './local-guard.js'
 import { readStaticFile } from './static-files.js'
@@ -30,6 +33,21 @@ export const UI_CSP = [
   "frame-ancestors 'none'",
 ].join('; ')
 
+/** A file the browser downloads (exports in browser mode). */
+export interface Download {
+  filename: string
+  contentType: string
+  /** Blocks in a CAR, or blobs in an archive. */
+  items: number
+  body: AsyncIterable<Uint8Array>
+}
+
+/** Exports offered as downloads (`GET /api/download/car`, `/api/download/blobs`). */
+export interface DownloadProvider {
+  car(input: { did: string; rev?: string }, signal: AbortSignal): Promise<Download>
+  blobs(input: { did: string }, signal: AbortSignal): Promise<Download>
+}
+
 export interface UiServerInit {
   api: P2pdsApi
   /** Subscribes to every node event; returns the unsubscribe function. */
@@ -44,6 +62,8 @@ export interface UiServerInit {
   rendererDir: string
   /** Built browser-mode bridge script. */
   bridgeFile: string
+  /** Exports as downloads; without it the download routes answer 404. */
+  downloads?: DownloadProvider
   /** Largest accepted API request body. @default 1 MiB */
   maxBodyBytes?: number
   /** Comment lines keep idle event streams open through proxies. @default 15000 */
@@ -63,7 +83,12 @@ function jsonError(status: 400 | 401 | 403 | 404 | 413 | 500, code: string, mess
 
 const STATUS_BY_CODE: Record<string, 400 | 404> = {
   ERR_INVALID_INPUT: 400,
+  ERR_INVALID_IDENTIFIER: 400,
   ERR_UNKNOWN_METHOD: 404,
+  ERR_UNKNOWN_ACCOUNT: 404,
+  ERR_UNKNOWN_REV: 404,
+  ERR_RECORD_NOT_FOUND: 404,
+  ERR_BLOB_NOT_FOUND: 404,
 }
 
 /** Starts the local API + UI listener on 127.0.0.1. */
@@ -148,6 +173,32 @@ export async function startUiServer(init: UiServerInit): Promise<UiServer> {
       return c.json(result, STATUS_BY_CODE[result.error.code] ?? 500)
     },
   )
+
+  app.get('/api/download/:kind', async (c) => {
+    const kind = c.req.param('kind')
+    if (init.downloads === undefined || (kind !== 'car' && kind !== 'blobs')) return jsonError(404, 'ERR_NOT_FOUND', 'No such download.')
+    const method = kind === 'car' ? 'saveCar' : 'saveBlobs'
+    const parsed = HOST_INPUT_SCHEMAS[method].safeParse(Object.fromEntries(new URL(c.req.url).searchParams))
+    if (!parsed.success) return jsonError(400, 'ERR_INVALID_INPUT', `Invalid download request: ${parsed.error.issues[0]?.message ?? 'rejected'}.`)
+    // Stop producing the file when the browser goes away.
+    const abort = new AbortController()
+    c.req.raw.signal.addEventListener('abort', () => abort.abort(), { once: true })
+    let download: Download
+    try {
+      download = kind === 'car' ? await init.downloads.car(parsed.data as { did: string; rev?: string }, abort.signal) : await init.downloads.blobs(parsed.data, abort.signal)
+    } catch (err) {
+      const dto = toErrorDto(err)
+      return c.json({ ok: false, error: dto }, STATUS_BY_CODE[dto.code] ?? 500)
+    }
+    return new Response(NodeReadableStream.from(download.body) as unknown as BodyInit, {
+      headers: {
+        'content-type': download.contentType,
+        'content-disposition': `attachment; filename="${download.filename.replace(/["\\/\r\n]/g, '_')}"`,
+        'x-p2pds-items': String(download.items),
+        'cache-control': 'no-store',
+      },
+    })
+  })
 
   app.all('/api/*', () => jsonError(404, 'ERR_NOT_FOUND', 'No such API route.'))
 

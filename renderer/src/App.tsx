@@ -1,4 +1,5 @@
 import { ConnectionBanner } from './ConnectionBanner.js'
+import { AccountsPage } from './pages/AccountsPage.js'
 import { IdentityPage } from './pages/IdentityPage.js'
 import { OverviewPage } from './pages/OverviewPage.js'
 import { PlannedPage } from './pages/PlannedPage.js'
@@ -16,6 +17,7 @@ function PageView({ page }: { page: Page }) {
     case 'settings':
       return <SettingsPage />
     case 'accounts':
+      return <AccountsPage />
     case 'offers':
     case 'verification':
     case 'lexicons':

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { NodeInfoDto, NodeStatusDto, P2pdsBridge } from '../../core/api.js'
+import type { ApiEventName, NodeInfoDto, NodeStatusDto, P2pdsBridge, P2pdsEvents } from '../../core/api.js'
 import { connectNode } from './connection.js'
 import { createAppStore } from './store.js'
 
@@ -12,7 +12,8 @@ class FakeBridge {
   failStatus: Error | undefined
   failInfo: Error | undefined
 
-  readonly api: P2pdsBridge = {
+  // Only node.* and on() are used by connectNode; the other areas are never called here.
+  readonly api = {
     node: {
       status: async () => {
         this.statusCalls++
@@ -25,11 +26,13 @@ class FakeBridge {
         return { name: 'P2PDS', version: this.status.version } as NodeInfoDto
       },
     },
-    on: (_event, listener) => {
-      this.listeners.add(listener)
-      return () => this.listeners.delete(listener)
+    on: <E extends ApiEventName>(event: E, listener: (data: P2pdsEvents[E]) => void) => {
+      if (event !== 'node:status') return () => {}
+      const l = listener as (s: NodeStatusDto) => void
+      this.listeners.add(l)
+      return () => void this.listeners.delete(l)
     },
-  }
+  } satisfies Pick<P2pdsBridge, 'node' | 'on'> as unknown as P2pdsBridge
 
   push(over: Partial<NodeStatusDto> = {}): void {
     this.status = { ...this.status, ...over }

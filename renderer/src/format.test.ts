@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest'
-import { formatDateTime, formatDuration, formatMb, formatUptime, hostLabel, stateLabel } from './format.js'
+import {
+  formatBytes,
+  formatDateTime,
+  formatDuration,
+  formatElapsedMs,
+  formatEta,
+  formatMb,
+  formatRelativeTime,
+  formatUptime,
+  hostLabel,
+  middleEllipsis,
+  plural,
+  stateLabel,
+} from './format.js'
 
 describe('formatUptime', () => {
   it('shows seconds alone under a minute', () => {
@@ -61,5 +74,79 @@ describe('formatDateTime', () => {
     expect(formatDateTime(null)).toBe('–')
     expect(formatDateTime('not a date')).toBe('–')
     expect(formatDateTime('2025-01-02T03:04:05Z', 'en-GB')).toMatch(/2025/)
+  })
+})
+
+describe('formatBytes', () => {
+  it('uses binary units with one decimal below 100', () => {
+    expect(formatBytes(0)).toBe('0 B')
+    expect(formatBytes(1023)).toBe('1023 B')
+    expect(formatBytes(1024)).toBe('1.0 KB')
+    expect(formatBytes(12_600)).toBe('12.3 KB')
+    expect(formatBytes(150 * 1024)).toBe('150 KB')
+    expect(formatBytes(1.5 * 1024 ** 2)).toBe('1.5 MB')
+    expect(formatBytes(640 * 1024 ** 2)).toBe('640 MB')
+    expect(formatBytes(3.25 * 1024 ** 3)).toBe('3.3 GB')
+  })
+
+  it('does not print 1024 of a unit', () => {
+    expect(formatBytes(1024 * 1024 - 1)).toBe('1.0 MB')
+  })
+
+  it('returns a dash for nonsense', () => {
+    expect(formatBytes(-1)).toBe('–')
+    expect(formatBytes(Number.NaN)).toBe('–')
+  })
+})
+
+describe('formatEta', () => {
+  it('rounds more coarsely the longer it is', () => {
+    expect(formatEta(0.4)).toBe('a moment')
+    expect(formatEta(7.2)).toBe('8 s')
+    expect(formatEta(154)).toBe('2 min 30 s')
+    expect(formatEta(14 * 60 + 20)).toBe('14 min')
+    expect(formatEta(3900)).toBe('1 h 5 min')
+    expect(formatEta(Number.POSITIVE_INFINITY)).toBe('a moment')
+  })
+})
+
+describe('formatElapsedMs', () => {
+  it('uses ms, then seconds with a decimal, then minutes', () => {
+    expect(formatElapsedMs(850)).toBe('850 ms')
+    expect(formatElapsedMs(2_440)).toBe('2.4 s')
+    expect(formatElapsedMs(65_000)).toBe('1 min 5 s')
+    expect(formatElapsedMs(-1)).toBe('–')
+  })
+})
+
+describe('formatRelativeTime', () => {
+  const now = Date.parse('2025-03-10T12:00:00Z')
+  it('counts back from now', () => {
+    expect(formatRelativeTime('2025-03-10T11:59:30Z', now)).toBe('just now')
+    expect(formatRelativeTime('2025-03-10T12:00:05Z', now)).toBe('just now')
+    expect(formatRelativeTime('2025-03-10T11:55:00Z', now)).toBe('5 min ago')
+    expect(formatRelativeTime('2025-03-10T09:00:00Z', now)).toBe('3 h ago')
+    expect(formatRelativeTime('2025-03-08T12:00:00Z', now)).toBe('2 d ago')
+  })
+
+  it('gives the date for old times, and words for missing ones', () => {
+    expect(formatRelativeTime('2024-12-01T12:00:00Z', now, 'en-US')).toBe('Dec 1, 2024')
+    expect(formatRelativeTime(null, now)).toBe('never')
+    expect(formatRelativeTime('nope', now)).toBe('–')
+  })
+})
+
+describe('plural', () => {
+  it('counts with the right noun', () => {
+    expect(plural(1, 'record')).toBe('1 record')
+    expect(plural(1500, 'record', undefined, 'en-US')).toBe('1,500 records')
+    expect(plural(0, 'entry', 'entries')).toBe('0 entries')
+  })
+})
+
+describe('middleEllipsis', () => {
+  it('keeps both ends of long identifiers', () => {
+    expect(middleEllipsis('bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', 8, 4)).toBe('bafyreig…52zy')
+    expect(middleEllipsis('short')).toBe('short')
   })
 })

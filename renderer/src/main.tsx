@@ -4,6 +4,7 @@
  */
 import { StrictMode } from 'react'
 import { createRoot } from 'react-dom/client'
+import { accountsStore, connectAccounts } from './accounts-store.js'
 import { App } from './App.js'
 import { ensureBridge, loadScriptElement } from './bridge.js'
 import { connectNode } from './connection.js'
@@ -20,6 +21,9 @@ createRoot(root).render(
 )
 
 ensureBridge(window, { loadScript: (src) => loadScriptElement(document, src) }).then(
-  (bridge) => void connectNode({ bridge, store: appStore }),
+  (bridge) => {
+    connectNode({ bridge, store: appStore })
+    connectAccounts({ bridge, store: accountsStore })
+  },
   (err: unknown) => appStore.getState().contactLost(problemSentence(err, null)),
 )

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { errorCode, lostContactSentence, problemSentence, splitCode } from './problem.js'
+import { actionSentence, errorCode, lostContactSentence, messageOf, problemSentence, splitCode } from './problem.js'
 
 function coded(code: string, message = 'Something went wrong.'): Error & { code: string } {
   return Object.assign(new Error(message), { code })
@@ -44,5 +44,24 @@ describe('splitCode', () => {
       { text: ' and reload', code: false },
     ])
     expect(splitCode('plain')).toEqual([{ text: 'plain', code: false }])
+  })
+})
+
+describe('actionSentence', () => {
+  it('shows the node’s own sentence, from an Error or a plain object', () => {
+    expect(actionSentence(coded('ERR_IDENTITY_NOT_FOUND', 'No account has the handle nobody.test. Check the spelling.'))).toBe(
+      'No account has the handle nobody.test. Check the spelling.',
+    )
+    expect(actionSentence({ name: 'X', code: 'ERR_X', message: ' Plain object sentence. ' })).toBe('Plain object sentence.')
+    expect(messageOf({ message: '' })).toBeUndefined()
+  })
+
+  it('says contact was lost when no answer came', () => {
+    expect(actionSentence(new TypeError('Failed to fetch'), 'serve')).toBe(lostContactSentence('serve'))
+    expect(actionSentence(undefined, 'desktop')).toBe(lostContactSentence('desktop'))
+  })
+
+  it('has a sentence for a coded error without one', () => {
+    expect(actionSentence({ code: 'ERR_X' })).toBe('The P2PDS node reported a problem it did not describe.')
   })
 })

@@ -62,3 +62,23 @@ export function splitCode(sentence: string): Array<{ text: string; code: boolean
     .map((text, i) => ({ text, code: i % 2 === 1 }))
     .filter((p) => p.text !== '')
 }
+
+/** The message an error carries, from an `Error` or a plain `{ message }` object. */
+export function messageOf(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'message' in err && typeof err.message === 'string' && err.message.trim() !== '') {
+    return err.message.trim()
+  }
+  return undefined
+}
+
+/**
+ * The sentence of a failed action (adding, syncing, exporting…). The node's messages are written
+ * for people, so they are shown as they are; Electron's bridge rejects with plain
+ * `{ name, code, message }` objects rather than `Error`s. A request that got no answer at all (no
+ * code, or a `TypeError` from `fetch`) says contact was lost.
+ */
+export function actionSentence(err: unknown, host: NodeHost | null = null): string {
+  const message = messageOf(err)
+  if (errorCode(err) === undefined && (message === undefined || err instanceof TypeError)) return lostContactSentence(host)
+  return message ?? 'The P2PDS node reported a problem it did not describe.'
+}

@@ -4,7 +4,6 @@ import { PageHeader } from './PageHeader.js'
 
 /** What each page will hold, for pages not built yet. */
 export const PLANNED: Partial<Record<Page, string>> = {
-  accounts: 'Accounts you back up: head, records, blobs, last sync. Adding an account by handle or DID will start here.',
   offers:
     'Backup offers you have published and received: who archives whom, and whether each is pending, accepted or revoked.',
   verification:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createSseParser, type SseEvent } from './sse.js'
+import { createSseParser, type SseEvent } from './sse-parser.js'
 
 function parse(chunks: string[]): SseEvent[] {
   const out: SseEvent[] = []
