@@ -76,3 +76,26 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess 
     },
   }
 }
+
+/** A running `p2pds serve`: the process, the UI link (with its one-time secret) and the UI's origin. */
+export interface ServeUi {
+  serve: CliProcess
+  /** `http://127.0.0.1:PORT/#secret=…`, as printed. */
+  link: string
+  /** `http://127.0.0.1:PORT`. */
+  origin: string
+}
+
+/** Starts `p2pds serve --data-dir DIR --port 0` as its own process and waits for its UI link. */
+export async function startServe(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<ServeUi> {
+  const serve = runCli(['serve', '--data-dir', dataDir, '--port', '0'], env)
+  try {
+    const m = await serve.waitFor(/UI:\s+(http:\/\/127\.0\.0\.1:\d+)\/#secret=[\w-]+/)
+    return { serve, link: m[0].replace(/^UI:\s+/, ''), origin: m[1]! }
+  } catch (err) {
+    // Never leave a half-started node behind (it holds the data dir's lock).
+    if (serve.child.exitCode === null) serve.child.kill('SIGKILL')
+    await serve.exited
+    throw err
+  }
+}
