@@ -7,7 +7,7 @@
  * a backup against it.
  */
 import { AtpAgent, type BlobRef } from '@atproto/api'
-import { makeTestPng, type TestPngInit } from './images.js'
+import { makeTestPng, TEST_PNG_PATTERNS, type TestPngInit, type TestPngPattern } from './images.js'
 import type { TestNetwork } from './network.js'
 
 // --- Accounts ----------------------------------------------------------------------------------
@@ -251,8 +251,10 @@ export async function populateAccount(account: TestAccount, options: PopulateOpt
     const images = []
     const count = 1 + (i % perPost)
     for (let k = 0; k < count; k++) {
-      const { ref, blob } = await upload({ width: size.width, height: size.height }, 'post-image')
-      images.push({ ref, blob, alt: altText(textIndex + k, k), w: size.width, h: size.height })
+      // The pattern is chosen here, not left to the seed, so the alt text can say what is drawn.
+      const pattern = TEST_PNG_PATTERNS[(textIndex + k) % TEST_PNG_PATTERNS.length] ?? 'checker'
+      const { ref, blob } = await upload({ width: size.width, height: size.height, pattern }, 'post-image')
+      images.push({ ref, blob, alt: altText(pattern, k), w: size.width, h: size.height })
     }
     const created = await post(`${imageCaption(textIndex++)} (${count} ${count === 1 ? 'photo' : 'photos'})`, { images })
     out.blobs.push(...created.images)
@@ -506,9 +508,16 @@ function imageCaption(i: number): string {
   return ['Look at this', 'Some photos from today', 'Colour study', 'From the window', 'Pattern I noticed'][i % 5] ?? 'Photo'
 }
 
-function altText(i: number, k: number): string {
-  const what = ['A checkerboard in two colours', 'Diagonal stripes', 'A soft gradient', 'Concentric rings', 'A blurry sky'][(i + k) % 5]
-  return `${what} (image ${k + 1})`
+/** What each test pattern looks like, for alt text. */
+const PATTERN_ALT: Record<TestPngPattern, string> = {
+  checker: 'A checkerboard in two colours',
+  stripes: 'Diagonal stripes in two colours',
+  gradient: 'A soft diagonal gradient between two colours',
+  rings: 'Concentric rings in two colours',
+}
+
+function altText(pattern: TestPngPattern, k: number): string {
+  return `${PATTERN_ALT[pattern]} (image ${k + 1})`
 }
 
 const THREAD_LINES = [

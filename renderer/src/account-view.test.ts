@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { SyncProgressDto, SyncResultDto } from '../../core/api.js'
-import { accountName, accountStatus, exportSentence, normalizeAccountInput, phaseLabel, progressView, syncResultSentence } from './account-view.js'
+import { accountName, accountStatus, addedLine, exportSentence, normalizeAccountInput, phaseLabel, progressView, syncResultSentence } from './account-view.js'
 
 const head = { cid: 'bafyreia', rev: '3l2abc' }
 const failure = { name: 'PdsRequestError', code: 'ERR_PDS_REQUEST', message: 'The PDS at https://pds.example did not answer. Try again later.' }
@@ -118,5 +118,21 @@ describe('normalizeAccountInput and accountName', () => {
   it('prefers the handle', () => {
     expect(accountName({ did: 'did:plc:a', handle: 'alice.test' })).toBe('alice.test')
     expect(accountName({ did: 'did:plc:a', handle: null })).toBe('did:plc:a')
+  })
+})
+
+describe('addedLine', () => {
+  it('follows the added account’s sync: started, then done or failed', () => {
+    expect(addedLine('alice.test', accountStatus({ syncing: true, lastError: null, head: null }))).toEqual({ ok: true, text: 'Added alice.test; syncing it now.' })
+    expect(addedLine('alice.test', accountStatus({ syncing: false, lastError: null, head }))).toEqual({ ok: true, text: 'Added alice.test and backed it up.' })
+    expect(addedLine('alice.test', accountStatus({ syncing: false, lastError: failure, head: null }))).toEqual({
+      ok: false,
+      text: `Added alice.test, but its sync failed: ${failure.message}`,
+    })
+  })
+
+  it('says nothing once the account is gone or its sync stopped without an outcome', () => {
+    expect(addedLine('alice.test', null)).toBeNull()
+    expect(addedLine('alice.test', accountStatus({ syncing: false, lastError: null, head: null }))).toBeNull()
   })
 })

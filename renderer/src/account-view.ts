@@ -100,6 +100,24 @@ export function exportSentence(what: 'car' | 'blobs', r: ExportResultDto): strin
   return `Saved ${items} (${formatBytes(r.bytes)}) to ${r.path}`
 }
 
+/**
+ * What the add form says under itself about the account it just added, from that account's
+ * status: that it is syncing, then how the sync ended. Null when there is nothing true to say
+ * (the account is gone, or its sync stopped without an outcome).
+ */
+export function addedLine(name: string, status: AccountStatus | null): { ok: boolean; text: string } | null {
+  switch (status?.kind) {
+    case 'syncing':
+      return { ok: true, text: `Added ${name}; syncing it now.` }
+    case 'ok':
+      return { ok: true, text: `Added ${name} and backed it up.` }
+    case 'error':
+      return { ok: false, text: `Added ${name}, but its sync failed: ${status.sentence ?? 'no reason was given.'}` }
+    default:
+      return null
+  }
+}
+
 /** What a person typed to add an account, as the node expects it: trimmed, without a leading `@`. */
 export function normalizeAccountInput(text: string): string {
   const t = text.trim()

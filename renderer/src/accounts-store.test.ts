@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { AccountDto, ApiEventName, NodeStatusDto, P2pdsBridge, P2pdsEvents, SyncProgressDto } from '../../core/api.js'
-import { connectAccounts, createAccountsStore } from './accounts-store.js'
+import type { AccountDto, ApiEventName, NodeStatusDto, P2pdsBridge, P2pdsEvents, SyncProgressDto, SyncResultDto } from '../../core/api.js'
+import { accountStatus, progressView } from './account-view.js'
+import { connectAccounts, createAccountsStore, type AccountsState } from './accounts-store.js'
 
 function account(did: string, over: Partial<AccountDto> = {}): AccountDto {
   return {
@@ -64,6 +65,21 @@ class FakeBridge {
 
 const settle = () => new Promise((r) => setTimeout(r, 0))
 
+function completed(did: string, rev: string): SyncResultDto {
+  return { did, rev, cid: `bafy-${rev}`, kind: 'full', creates: 1, updates: 0, deletes: 0, bytesReceived: 1, blobsFetched: 0, blobsFailed: 0, durationMs: 1 }
+}
+
+const failure = { name: 'PdsRequestError', code: 'ERR_PDS_REQUEST', message: 'The PDS did not answer. Try again later.' }
+
+/** What an account's row shows: the bar's label while syncing, else the badge. */
+function shown(s: AccountsState, did: string): string {
+  const a = s.accounts?.find((x) => x.did === did)
+  if (a === undefined) return 'absent'
+  const p = s.progress[did] ?? null
+  const status = accountStatus(a, p)
+  return status.kind === 'syncing' ? `bar: ${progressView(p).label}` : status.label
+}
+
 function statusWith(accounts: number): NodeStatusDto {
   return {
     state: 'started',
@@ -105,6 +121,55 @@ describe('accounts store', () => {
     store.getState().listLoaded([account('did:plc:a', { syncing: true }), account('did:plc:b')], ['did:plc:a', 'did:plc:b'])
     expect(Object.keys(store.getState().progress)).toEqual(['did:plc:a'])
   })
+
+  it('shows how a sync ended at once: not syncing, with the new head or the error', () => {
+    const store = createAccountsStore()
+    store.getState().listLoaded([account('did:plc:a', { syncing: true, head: null }), account('did:plc:b', { syncing: true })])
+    store.getState().progressReceived(progress('did:plc:a', { phase: 'done' }))
+    store.getState().syncEnded({ did: 'did:plc:a', ok: true, head: { cid: 'bafy-new', rev: '3new' } })
+    store.getState().syncEnded({ did: 'did:plc:b', ok: false, error: failure })
+    const [a, b] = store.getState().accounts!
+    expect(a).toMatchObject({ syncing: false, head: { cid: 'bafy-new', rev: '3new' }, lastError: null })
+    expect(b).toMatchObject({ syncing: false, head: { rev: '3l2a' }, lastError: failure })
+    expect(store.getState().progress).toEqual({})
+    expect(shown(store.getState(), 'did:plc:a')).toBe('Up to date')
+    expect(shown(store.getState(), 'did:plc:b')).toBe('Sync failed')
+  })
+
+  it('keeps a sync’s end over a list older than it, until a newer list confirms it', () => {
+    const store = createAccountsStore()
+    store.getState().listLoaded([account('did:plc:a', { syncing: true, head: null })])
+    store.getState().syncEnded({ did: 'did:plc:a', ok: true, head: { cid: 'bafy-new', rev: '3new' } })
+    // Asked for before the end: it still says syncing, and must not show a new sync.
+    store.getState().listLoaded([account('did:plc:a', { syncing: true, head: null })])
+    expect(store.getState().accounts![0]).toMatchObject({ syncing: false, head: { rev: '3new' } })
+    expect(shown(store.getState(), 'did:plc:a')).toBe('Up to date')
+    // Asked for after it: the list has the whole truth (counts, time) and the end is dropped.
+    store.getState().listLoaded([account('did:plc:a', { head: { cid: 'bafy-new', rev: '3new' }, records: 42 })], ['did:plc:a'])
+    expect(store.getState().ended).toEqual({})
+    expect(store.getState().accounts![0]).toMatchObject({ syncing: false, records: 42 })
+  })
+
+  it('drops a sync’s end when a new sync of the account sends progress', () => {
+    const store = createAccountsStore()
+    store.getState().listLoaded([account('did:plc:a')])
+    store.getState().syncEnded({ did: 'did:plc:a', ok: false, error: failure })
+    // A list read after the end that says syncing: the node cleared the old sync late, or a new one began.
+    store.getState().listLoaded([account('did:plc:a', { syncing: true })], ['did:plc:a'])
+    expect(shown(store.getState(), 'did:plc:a')).toBe('Sync failed')
+    store.getState().progressReceived(progress('did:plc:a', { phase: 'resolving' }))
+    expect(store.getState().ended).toEqual({})
+    store.getState().listLoaded([account('did:plc:a', { syncing: true })])
+    expect(shown(store.getState(), 'did:plc:a')).toBe('bar: Looking up the account')
+  })
+
+  it('applies an end that came before the added account’s answer', () => {
+    const store = createAccountsStore()
+    store.getState().listLoaded([])
+    store.getState().syncEnded({ did: 'did:plc:a', ok: true, head: { cid: 'bafy-new', rev: '3new' } })
+    store.getState().accountAdded(account('did:plc:a', { syncing: true, head: null }))
+    expect(store.getState().accounts![0]).toMatchObject({ syncing: false, head: { rev: '3new' } })
+  })
 })
 
 describe('connectAccounts', () => {
@@ -127,19 +192,7 @@ describe('connectAccounts', () => {
     fake.emit('sync:progress', progress('did:plc:b'))
     expect(store.getState().progress['did:plc:a']?.blocks).toBe(5)
 
-    fake.emit('sync:completed', {
-      did: 'did:plc:a',
-      rev: '3l',
-      cid: 'bafy',
-      kind: 'full',
-      creates: 1,
-      updates: 0,
-      deletes: 0,
-      bytesReceived: 1,
-      blobsFetched: 0,
-      blobsFailed: 0,
-      durationMs: 1,
-    })
+    fake.emit('sync:completed', completed('did:plc:a', '3l'))
     fake.emit('sync:failed', { did: 'did:plc:b', error: { name: 'E', code: 'ERR_X', message: 'No.' } })
     await settle()
     expect(store.getState().progress).toEqual({})
@@ -147,6 +200,69 @@ describe('connectAccounts', () => {
     // One read at the start, then the two events coalesce into at most two more.
     expect(fake.listCalls).toBeGreaterThanOrEqual(2)
     expect(fake.listCalls).toBeLessThanOrEqual(3)
+    stop()
+  })
+
+  it('goes from real progress to the final state without showing a new sync (the node’s event order)', async () => {
+    const fake = new FakeBridge()
+    const store = createAccountsStore()
+    const did = 'did:plc:a'
+    const stop = connectAccounts({ bridge: fake.api, store })
+    await settle()
+    const seen: string[] = []
+    const unsubscribe = store.subscribe((s) => {
+      const now = shown(s, did)
+      if (now !== 'absent' && seen.at(-1) !== now) seen.push(now)
+    })
+    // List answers are held back so each arrives after the events that followed its request.
+    let release = () => {}
+    const hold = () => (fake.gate = new Promise<void>((r) => (release = r)))
+
+    // The node: accounts:changed (start), progress per phase, done, sync:completed, accounts:changed (end).
+    hold()
+    fake.accounts = [account(did, { syncing: true, head: null, records: 0 })]
+    fake.emit('accounts:changed', { did })
+    fake.emit('sync:progress', progress(did, { phase: 'resolving' }))
+    release()
+    await settle()
+    hold()
+    fake.emit('sync:progress', progress(did, { phase: 'repo', bytes: 50, totalBytes: 100 }))
+    fake.emit('sync:progress', progress(did, { phase: 'blobs', blobsDone: 1, blobsTotal: 2 }))
+    fake.emit('sync:progress', progress(did, { phase: 'done' }))
+    expect(progressView(store.getState().progress[did] ?? null)).toMatchObject({ fraction: 1 })
+    // A list read while the sync ran answers only after it ended: it still says syncing.
+    fake.emit('accounts:changed', { did })
+    fake.emit('sync:completed', completed(did, '3new'))
+    expect(store.getState().accounts![0]).toMatchObject({ syncing: false, head: { rev: '3new' }, lastError: null })
+    fake.accounts = [account(did, { head: { cid: 'bafy-3new', rev: '3new' }, records: 12 })]
+    fake.emit('accounts:changed', { did })
+    release()
+    fake.gate = undefined
+    await settle()
+    await settle()
+
+    expect(seen).toEqual([
+      'bar: Looking up the account',
+      'bar: Downloading the repository',
+      'bar: Downloading images and other blobs',
+      'bar: Finishing',
+      'Up to date',
+    ])
+    expect(store.getState().accounts![0]).toMatchObject({ syncing: false, records: 12 })
+    expect(store.getState().ended).toEqual({})
+    unsubscribe()
+    stop()
+  })
+
+  it('shows a failed sync’s sentence at once', async () => {
+    const fake = new FakeBridge()
+    fake.accounts = [account('did:plc:a', { syncing: true, head: null })]
+    const store = createAccountsStore()
+    const stop = connectAccounts({ bridge: fake.api, store })
+    await settle()
+    fake.emit('sync:failed', { did: 'did:plc:a', error: failure })
+    expect(store.getState().accounts![0]).toMatchObject({ syncing: false, lastError: failure })
+    expect(shown(store.getState(), 'did:plc:a')).toBe('Sync failed')
     stop()
   })
 

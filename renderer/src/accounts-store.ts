@@ -5,8 +5,16 @@
  */
 import { useStore } from 'zustand'
 import { createStore, type StoreApi } from 'zustand/vanilla'
-import type { AccountDto, P2pdsBridge, SyncProgressDto } from '../../core/api.js'
+import type { AccountDto, ErrorDto, P2pdsBridge, SyncProgressDto } from '../../core/api.js'
 import { actionSentence } from './problem.js'
+
+/** How a sync ended, as its `sync:completed` or `sync:failed` event said. */
+export type SyncEnd = { did: string; ok: true; head: { cid: string; rev: string } } | { did: string; ok: false; error: ErrorDto }
+
+/** An account as a sync's end leaves it: not syncing, with the new head or the error. */
+export function withSyncEnd(account: AccountDto, end: SyncEnd): AccountDto {
+  return end.ok ? { ...account, syncing: false, head: end.head, lastError: null } : { ...account, syncing: false, lastError: end.error }
+}
 
 export interface AccountsState {
   /** The node's API, once found; null while the page is still looking for it. */
@@ -17,18 +25,30 @@ export interface AccountsState {
   listProblem: string | null
   /** The latest progress of each running sync, by DID. */
   progress: Record<string, SyncProgressDto>
+  /**
+   * Syncs that ended (by event) since the list last said so, by DID. Their outcome is applied to
+   * the listed account until a list read after the end confirms it, so a list answer older than
+   * the event cannot bring back "syncing" for a sync that is over.
+   */
+  ended: Record<string, SyncEnd>
   /** Bumped for a DID on every event about it, so a view of that account knows to read it again. */
   changes: Record<string, number>
 
   bridgeReady(bridge: P2pdsBridge): void
-  /** A fresh list; progress of the DIDs in `staleProgress` is dropped when their account is not syncing. */
-  listLoaded(accounts: AccountDto[], staleProgress?: readonly string[]): void
+  /**
+   * A fresh list. `older` names the DIDs whose last sync event came before the list was asked
+   * for: where such an account is not syncing, the list confirms how its sync ended (its progress
+   * and end are dropped). Events newer than the list stay applied over it.
+   */
+  listLoaded(accounts: AccountDto[], older?: readonly string[]): void
   listFailed(sentence: string): void
   /** An account the user just added (shown before the list is read again). */
   accountAdded(account: AccountDto): void
   accountRemoved(did: string): void
+  /** A running sync's progress; a sync that runs has not ended, so an earlier end is dropped. */
   progressReceived(p: SyncProgressDto): void
-  syncEnded(did: string): void
+  /** A sync completed or failed: the account shows its final state at once. */
+  syncEnded(end: SyncEnd): void
   changed(did: string): void
 }
 
@@ -38,32 +58,47 @@ function without<T>(record: Record<string, T>, key: string): Record<string, T> {
   return rest
 }
 
+function applyEnd(account: AccountDto, ended: Record<string, SyncEnd>): AccountDto {
+  const end = Object.hasOwn(ended, account.did) ? ended[account.did] : undefined
+  return end === undefined ? account : withSyncEnd(account, end)
+}
+
 export function createAccountsStore(): StoreApi<AccountsState> {
   return createStore<AccountsState>()((set) => ({
     bridge: null,
     accounts: null,
     listProblem: null,
     progress: {},
+    ended: {},
     changes: {},
     bridgeReady: (bridge) => set({ bridge }),
-    listLoaded: (accounts, staleProgress = []) =>
+    listLoaded: (listed, older = []) =>
       set((s) => {
-        let progress = s.progress
-        for (const did of staleProgress) {
-          const a = accounts.find((x) => x.did === did)
-          if (a === undefined || !a.syncing) progress = without(progress, did)
+        let { progress, ended } = s
+        for (const did of older) {
+          const a = listed.find((x) => x.did === did)
+          if (a !== undefined && a.syncing) continue
+          progress = without(progress, did)
+          ended = without(ended, did)
         }
-        return { accounts, listProblem: null, progress }
+        const accounts = listed.map((a) => applyEnd(a, ended))
+        return { accounts, listProblem: null, progress, ended }
       }),
     listFailed: (sentence) => set({ listProblem: sentence }),
-    accountAdded: (account) => set((s) => ({ accounts: [account, ...(s.accounts ?? []).filter((a) => a.did !== account.did)] })),
+    accountAdded: (added) => set((s) => ({ accounts: [applyEnd(added, s.ended), ...(s.accounts ?? []).filter((a) => a.did !== added.did)] })),
     accountRemoved: (did) =>
       set((s) => ({
         accounts: s.accounts === null ? null : s.accounts.filter((a) => a.did !== did),
         progress: without(s.progress, did),
+        ended: without(s.ended, did),
       })),
-    progressReceived: (p) => set((s) => ({ progress: { ...s.progress, [p.did]: p } })),
-    syncEnded: (did) => set((s) => ({ progress: without(s.progress, did) })),
+    progressReceived: (p) => set((s) => ({ progress: { ...s.progress, [p.did]: p }, ended: without(s.ended, p.did) })),
+    syncEnded: (end) =>
+      set((s) => ({
+        accounts: s.accounts === null ? null : s.accounts.map((a) => (a.did === end.did ? withSyncEnd(a, end) : a)),
+        progress: without(s.progress, end.did),
+        ended: { ...s.ended, [end.did]: end },
+      })),
     changed: (did) => set((s) => ({ changes: { ...s.changes, [did]: (s.changes[did] ?? 0) + 1 } })),
   }))
 }
@@ -83,19 +118,19 @@ export interface ConnectAccountsInit {
 
 /**
  * Reads the list now and again whenever the node says something changed (`accounts:changed`, a
- * sync completing or failing), keeps sync progress, and reads the list again when a status tick
- * shows it is missing or out of date (an event missed while the stream reconnected). Returns the
- * function that stops it.
+ * sync completing or failing), keeps sync progress, applies a sync's end to its account as soon as
+ * the event arrives, and reads the list again when a status tick shows it is missing or out of
+ * date (an event missed while the stream reconnected). Returns the function that stops it.
  */
 export function connectAccounts(init: ConnectAccountsInit): () => void {
   const { bridge, store } = init
   let stopped = false
   let loading = false
   let again = false
-  // Which progress events arrived before a list request was sent: only those may be dropped by
-  // its answer (a later event is newer than the list).
+  // When each DID's last sync event (progress or end) arrived, to tell a list answer that is newer
+  // than it (which may drop it) from one that is older (which must not undo it).
   let tick = 0
-  const progressTick = new Map<string, number>()
+  const eventTick = new Map<string, number>()
 
   const refresh = async (): Promise<void> => {
     if (stopped) return
@@ -108,8 +143,8 @@ export function connectAccounts(init: ConnectAccountsInit): () => void {
     try {
       const accounts = await bridge.accounts.list()
       if (stopped) return
-      const stale = [...progressTick].filter(([, t]) => t <= sentAt).map(([did]) => did)
-      store.getState().listLoaded(accounts, stale)
+      const older = [...eventTick].filter(([, t]) => t <= sentAt).map(([did]) => did)
+      store.getState().listLoaded(accounts, older)
     } catch (err) {
       if (!stopped) store.getState().listFailed(actionSentence(err))
     } finally {
@@ -121,21 +156,22 @@ export function connectAccounts(init: ConnectAccountsInit): () => void {
     }
   }
 
-  const ended = (did: string) => {
-    progressTick.delete(did)
-    store.getState().syncEnded(did)
-    store.getState().changed(did)
+  const ended = (end: SyncEnd) => {
+    eventTick.set(end.did, ++tick)
+    store.getState().syncEnded(end)
+    store.getState().changed(end.did)
     void refresh()
   }
 
   store.getState().bridgeReady(bridge)
   const offs = [
     bridge.on('sync:progress', (p) => {
-      progressTick.set(p.did, ++tick)
+      eventTick.set(p.did, ++tick)
       store.getState().progressReceived(p)
     }),
-    bridge.on('sync:completed', (r) => ended(r.did)),
-    bridge.on('sync:failed', (f) => ended(f.did)),
+    bridge.on('sync:completed', (r) => ended({ did: r.did, ok: true, head: { cid: r.cid, rev: r.rev } })),
+    bridge.on('sync:failed', (f) => ended({ did: f.did, ok: false, error: f.error })),
+    // Sent when a sync starts and again when it ends (after its end event).
     bridge.on('accounts:changed', ({ did }) => {
       store.getState().changed(did)
       void refresh()

@@ -1,9 +1,10 @@
 import { useState, type FormEvent } from 'react'
-import { normalizeAccountInput } from '../../account-view.js'
+import { accountName, accountStatus, addedLine, normalizeAccountInput } from '../../account-view.js'
 import { accountsStore, useAccounts } from '../../accounts-store.js'
 import { actionSentence } from '../../problem.js'
 import { useApp } from '../../store.js'
 import { Sentence } from '../../Sentence.js'
+import { ActionLine } from './ActionLine.js'
 
 /** Add an account by handle or DID; the node resolves it and starts the first sync. */
 export function AddAccountForm() {
@@ -12,7 +13,11 @@ export function AddAccountForm() {
   const [text, setText] = useState('')
   const [busy, setBusy] = useState(false)
   const [problem, setProblem] = useState<string | null>(null)
-  const [added, setAdded] = useState<string | null>(null)
+  // The account just added; what is said about it follows its sync (started, then done or failed).
+  const [added, setAdded] = useState<{ did: string; name: string } | null>(null)
+  const addedAccount = useAccounts((s) => (added === null ? null : (s.accounts?.find((a) => a.did === added.did) ?? null)))
+  const addedProgress = useAccounts((s) => (added === null ? null : (s.progress[added.did] ?? null)))
+  const addedResult = added === null ? null : addedLine(added.name, addedAccount === null ? null : accountStatus(addedAccount, addedProgress))
   const input = normalizeAccountInput(text)
 
   const submit = async (e: FormEvent) => {
@@ -25,7 +30,7 @@ export function AddAccountForm() {
       const account = await bridge.accounts.add({ handleOrDid: input })
       accountsStore.getState().accountAdded(account)
       setText('')
-      setAdded(`Added ${account.handle ?? account.did}; its first sync has started.`)
+      setAdded({ did: account.did, name: accountName(account) })
     } catch (err) {
       setProblem(actionSentence(err, host))
     } finally {
@@ -65,10 +70,8 @@ export function AddAccountForm() {
         <p className="action-line action-line-error" role="alert" data-testid="add-account-error">
           <Sentence text={problem} />
         </p>
-      ) : added !== null ? (
-        <p className="action-line action-line-ok" role="status">
-          {added}
-        </p>
+      ) : addedResult !== null ? (
+        <ActionLine result={addedResult} testId="add-account-result" />
       ) : (
         <p id="add-account-hint" className="add-account-hint">
           A handle or a DID. Public data is copied without logging in; the first sync starts right away.
