@@ -251,8 +251,9 @@ export async function populateAccount(account: TestAccount, options: PopulateOpt
     const images = []
     const count = 1 + (i % perPost)
     for (let k = 0; k < count; k++) {
-      // The pattern is chosen here, not left to the seed, so the alt text can say what is drawn.
-      const pattern = TEST_PNG_PATTERNS[(textIndex + k) % TEST_PNG_PATTERNS.length] ?? 'checker'
+      // The pattern is chosen here, so the alt text can say what is drawn; it follows the image
+      // seed, so the same seed draws the same image (and blob) in any account.
+      const pattern = TEST_PNG_PATTERNS[seed % TEST_PNG_PATTERNS.length] ?? 'checker'
       const { ref, blob } = await upload({ width: size.width, height: size.height, pattern }, 'post-image')
       images.push({ ref, blob, alt: altText(pattern, k), w: size.width, h: size.height })
     }
