@@ -68,6 +68,33 @@ describe('createEventForwarder', () => {
     expect(sent).toEqual([['node:status', { n: 1000 }]])
   })
 
+  it('does no work while the window is closed to the tray, and a new window gets the newest state', () => {
+    // The window was closed (Windows, Linux) or hidden (macOS): isVisible() is false.
+    const { f, sent, setVisible } = setup()
+    f.push(ev('node:status'), { n: 0 })
+    vi.advanceTimersByTime(0)
+    setVisible(false)
+    for (let n = 1; n <= 500; n++) {
+      f.push(ev('node:status'), { n })
+      f.push(ev('sync:progress'), { did: 'did:plc:a', blocks: n })
+    }
+    // Nothing sent and no timer armed: no wake-ups at all while closed.
+    expect(vi.getTimerCount()).toBe(0)
+    vi.advanceTimersByTime(60_000)
+    expect(sent).toEqual([['node:status', { n: 0 }]])
+    // A new window loads the page (replay), then shows.
+    sent.length = 0
+    f.replay()
+    expect(vi.getTimerCount()).toBe(0)
+    setVisible(true)
+    f.shown()
+    vi.advanceTimersByTime(0)
+    expect(sent).toEqual([
+      ['node:status', { n: 500 }],
+      ['sync:progress', { did: 'did:plc:a', blocks: 500 }],
+    ])
+  })
+
   it('replays the newest of every event to a reloaded page', () => {
     const { f, sent } = setup()
     f.push(ev('node:status'), { n: 1 })

@@ -32,6 +32,8 @@ export function windowOptions(preloadPath: string): BrowserWindowConstructorOpti
       navigateOnDragDrop: false,
       safeDialogs: true,
       spellcheck: false,
+      // Timers and animation slow down while the window is hidden (Electron's default, kept on purpose).
+      backgroundThrottling: true,
     },
   }
 }
