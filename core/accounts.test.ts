@@ -95,6 +95,11 @@ describe('accounts (real local network)', () => {
     expect(verified.commit.rev).toBe(key.head!.rev)
     expect(verified.creates.length).toBe(key.records)
 
+    // A PDS accepts it: import it back into the account's own repo on the real PDS.
+    await alice.agent.com.atproto.repo.importRepo(new Uint8Array(readFileSync(carPath)), { encoding: 'application/vnd.ipld.car' })
+    const head = (await (await fetch(`${net.pdsUrl}/xrpc/com.atproto.sync.getLatestCommit?did=${alice.did}`)).json()) as { rev: string }
+    expect(head.rev >= verified.commit.rev).toBe(true)
+
     const out = join(dir, 'blobs-out')
     const b = await node.api.export.blobs({ did: alice.did, dir: out })
     expect(b.items).toBe(created.blobs.length)
