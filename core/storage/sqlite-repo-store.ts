@@ -167,7 +167,10 @@ export class SqliteRepoStore implements RepoStore {
 
       let blocksWritten = 0
       let bytesWritten = 0
-      for (const { cid, bytes } of write.blocks) {
+      // In CID order: inserting into the blocks index in key order is about twice as fast as the
+      // CAR's (random, hash) order for large repos (bench/sync.bench.ts).
+      const blocks = [...write.blocks].sort((a, b) => (a.cid < b.cid ? -1 : a.cid > b.cid ? 1 : 0))
+      for (const { cid, bytes } of blocks) {
         if (s.insertBlock.run(cid, asBuffer(bytes), bytes.byteLength).changes > 0) {
           blocksWritten++
           bytesWritten += bytes.byteLength
