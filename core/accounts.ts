@@ -7,6 +7,9 @@
  * - A sync that fails stores nothing of itself (the repo store refuses partial commits); the
  *   account keeps its previous copy and shows the error in a sentence.
  * - Background work never rejects into the host: failures become `sync:failed` events.
+ * - Pausing (one account, or the whole node) is kept in `pds.db` across restarts; while paused,
+ *   `sync` refuses with `AccountPausedError` and the pause aborts the syncs it covers (an aborted
+ *   sync stores nothing of itself).
  */
 import { createWriteStream } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
@@ -23,10 +26,12 @@ import type {
   RecordDto,
   SyncProgressDto,
   SyncResultDto,
+  SyncStateDto,
   VerificationDto,
 } from './api.js'
 import {
   AbortError,
+  AccountPausedError,
   BlobNotFoundError,
   BlobTooLargeError,
   RecordNotFoundError,
@@ -44,6 +49,9 @@ import type { AccountState, RepoStorage, VerificationResult } from './storage/ty
 /** Largest blob `blobs.get` returns through the API (exports have no limit). */
 export const MAX_API_BLOB_BYTES = 10 * 1024 * 1024
 
+/** The node setting (in `settings`) that pauses syncing of every account. */
+export const SYNC_PAUSED_SETTING = 'sync.paused'
+
 export interface AccountsServiceInit {
   storage: RepoStorage
   resolver: IdentityResolver
@@ -56,6 +64,8 @@ export interface AccountsServiceInit {
   progressIntervalMs?: number
   /** @default Date.now */
   now?: () => number
+  /** When the account's next periodic sync is due (Unix ms), or null. @default none scheduled */
+  nextSyncAt?(did: string): number | null
 }
 
 /** Options of one sync. */
@@ -74,6 +84,10 @@ export class AccountsService {
   readonly #init: AccountsServiceInit
   readonly #now: () => number
   readonly #running = new Map<string, RunningSync>()
+  /** Accounts paused on their own (mirrors `accounts.paused`). */
+  #paused = new Set<string>()
+  /** Syncing paused for every account (mirrors the `sync.paused` setting). */
+  #pausedAll = false
   #stopped = false
 
   constructor(init: AccountsServiceInit) {
@@ -83,6 +97,87 @@ export class AccountsService {
 
   get #repos() {
     return this.#init.storage.repos
+  }
+
+  /** Loads what is kept across restarts (pause state). Call once before use. */
+  async start(): Promise<void> {
+    this.#pausedAll = (await this.#repos.getSetting(SYNC_PAUSED_SETTING)) === true
+    this.#paused = new Set(await this.#repos.listPausedAccounts())
+  }
+
+  /** Whether syncing is paused for every account. */
+  get pausedAll(): boolean {
+    return this.#pausedAll
+  }
+
+  /** Whether the account is paused on its own (not counting a node-wide pause). */
+  isAccountPaused(did: string): boolean {
+    return this.#paused.has(did)
+  }
+
+  /** Whether the account may not sync now: paused on its own, or syncing is paused for all. */
+  isPaused(did: string): boolean {
+    return this.#pausedAll || this.#paused.has(did)
+  }
+
+  /** Whether a sync of the account is running. */
+  isSyncing(did: string): boolean {
+    return this.#running.has(did)
+  }
+
+  /** Syncs running now. */
+  get syncing(): number {
+    return this.#running.size
+  }
+
+  /**
+   * Pauses syncing of one account, or of every account (`did` undefined), and aborts the syncs
+   * that covers; resolves once they stopped. Kept across restarts.
+   */
+  async pause(did?: string): Promise<void> {
+    if (did === undefined) {
+      await this.#repos.putSetting(SYNC_PAUSED_SETTING, true)
+      this.#pausedAll = true
+    } else {
+      await this.#repos.setAccountPaused(did, true)
+      this.#paused.add(did)
+    }
+    const running = [...this.#running].filter(([d]) => did === undefined || d === did).map(([, r]) => r)
+    for (const r of running) r.controller.abort()
+    await Promise.allSettled(running.map((r) => r.promise))
+  }
+
+  /**
+   * Resumes syncing of one account, or lifts the node-wide pause (`did` undefined; accounts
+   * paused on their own stay paused).
+   */
+  async resume(did?: string): Promise<void> {
+    if (did === undefined) {
+      await this.#repos.putSetting(SYNC_PAUSED_SETTING, false)
+      this.#pausedAll = false
+    } else {
+      await this.#repos.setAccountPaused(did, false)
+      this.#paused.delete(did)
+    }
+  }
+
+  /** Pause state, running syncs and next periodic sync of every account (most recently added first). */
+  async syncState(): Promise<SyncStateDto> {
+    const accounts = (await this.#repos.listAccounts()).reverse()
+    return {
+      paused: this.#pausedAll,
+      accounts: accounts.map((a) => ({
+        did: a.did,
+        paused: this.#paused.has(a.did),
+        running: this.#running.has(a.did),
+        nextSyncAt: this.#nextSyncAt(a.did),
+      })),
+    }
+  }
+
+  #nextSyncAt(did: string): string | null {
+    const at = this.#init.nextSyncAt?.(did) ?? null
+    return at === null ? null : iso(at)
   }
 
   /** Number of accounts held. */
@@ -135,9 +230,12 @@ export class AccountsService {
 
   /**
    * Syncs the repo then the blobs. Concurrent calls for one account share the running sync.
-   * Rejects with the error (also emitted as `sync:failed`).
+   * Rejects with the error (also emitted as `sync:failed`); refuses with `AccountPausedError`
+   * (no event: nothing was attempted) while the account or the node is paused.
    */
   sync(did: string, options: SyncNowOptions = {}): Promise<SyncResultDto> {
+    if (this.#pausedAll) return Promise.reject(new AccountPausedError(did, 'node'))
+    if (this.#paused.has(did)) return Promise.reject(new AccountPausedError(did, 'account'))
     const running = this.#running.get(did)
     // A caller joining a running sync gets its result; progress goes out as node events.
     if (running !== undefined) return running.promise
@@ -250,6 +348,7 @@ export class AccountsService {
       await running.promise.catch(() => undefined)
     }
     await this.#repos.removeAccount(did)
+    this.#paused.delete(did)
     this.#init.emit('accounts:changed', { did })
   }
 
@@ -420,6 +519,8 @@ export class AccountsService {
       lastSyncAt: a.lastSyncAt === null ? null : iso(a.lastSyncAt),
       lastError: a.lastError === null ? null : { name: 'SyncError', code: a.lastError.code, message: a.lastError.message },
       syncing: this.#running.has(a.did),
+      paused: this.#paused.has(a.did),
+      nextSyncAt: this.#nextSyncAt(a.did),
       records: Object.values(counts).reduce((x, y) => x + y, 0),
       blobs: { stored: usage.blobs.stored, missing: usage.blobs.pending, failed: usage.blobs.failed },
       storageBytes: usage.repoBytes + usage.blobBytes,

@@ -44,6 +44,9 @@ export const API_INPUT_SCHEMAS: { [N in ApiMethodName]: z.ZodType<ApiInput<N>> }
   }),
   'records.get': z.strictObject({ did, collection: nsid, rkey, rev: rev.optional() }),
   'blobs.get': z.strictObject({ did, cid }),
+  'sync.pause': z.strictObject({ did: did.optional() }).optional(),
+  'sync.resume': z.strictObject({ did: did.optional() }).optional(),
+  'sync.state': noInput,
   'export.car': z.strictObject({ did, path: absolutePath, rev: rev.optional() }),
   'export.blobs': z.strictObject({ did, dir: absolutePath }),
 }

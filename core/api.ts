@@ -32,6 +32,40 @@ export interface NodeStatusDto {
   listeners: { ui: string | null; peer: string | null }
   /** Accounts the node holds. */
   accounts: number
+  /**
+   * Periodic sync at a glance. Always set by the node; optional only so that hand-built values
+   * (UI test fakes) predating it still type-check.
+   */
+  sync?: NodeSyncSummaryDto
+}
+
+/** Periodic sync at a glance, in {@link NodeStatusDto}. */
+export interface NodeSyncSummaryDto {
+  /** Syncing is paused for every account. */
+  paused: boolean
+  /** Syncs running now (periodic and "sync now"). */
+  running: number
+  /** ISO time of the next periodic sync of any account, or null (paused, none held, or no scheduler: a CLI-opened data dir). */
+  nextSyncAt: string | null
+}
+
+/** One account's place in periodic sync. */
+export interface AccountSyncStateDto {
+  did: string
+  /** Paused on its own (a node-wide pause is {@link SyncStateDto.paused}). */
+  paused: boolean
+  /** ISO time of its next periodic sync; null while paused (either way), running, or when no scheduler runs. */
+  nextSyncAt: string | null
+  /** A sync of it is running now. */
+  running: boolean
+}
+
+/** Pause state and schedule of periodic sync, returned by `sync.state` and pushed as `sync:state`. */
+export interface SyncStateDto {
+  /** Syncing is paused for every account (accounts paused on their own stay paused when it is lifted). */
+  paused: boolean
+  /** Every account held, most recently added first. */
+  accounts: AccountSyncStateDto[]
 }
 
 /** Static facts about a node, returned by `node.info`. */
@@ -65,6 +99,13 @@ export interface AccountDto {
   lastError: ErrorDto | null
   /** Whether a sync is running right now. */
   syncing: boolean
+  /**
+   * Syncing this account is paused on its own (see also `sync.state`). Always set by the node;
+   * optional only so that hand-built values (UI test fakes) predating it still type-check.
+   */
+  paused?: boolean
+  /** ISO time of the next periodic sync, or null (paused, running, or no scheduler). Always set by the node; optional as `paused`. */
+  nextSyncAt?: string | null
   records: number
   blobs: { stored: number; missing: number; failed: number }
   /** Bytes this account's blocks and blobs take (shared blocks counted for each account). */
@@ -178,7 +219,10 @@ export interface P2pdsApi {
     get(input: { did: string }): Promise<AccountDetailDto>
     /** Resolves a handle or DID, starts holding the account and starts its first sync (in the background). */
     add(input: { handleOrDid: string }): Promise<AccountDto>
-    /** Syncs now and resolves when done (repo, then blobs). */
+    /**
+     * Syncs now and resolves when done (repo, then blobs); the next periodic sync is then one
+     * interval away. Refused with `ERR_ACCOUNT_PAUSED` while the account or the node is paused.
+     */
     sync(input: { did: string }): Promise<SyncResultDto>
     /** Stops holding the account and deletes its data (blocks shared with other accounts stay). */
     remove(input: { did: string }): Promise<void>
@@ -196,6 +240,17 @@ export interface P2pdsApi {
   blobs: {
     /** A stored blob's bytes, for display; refused over 10 MB. */
     get(input: { did: string; cid: string }): Promise<BlobDto>
+  }
+  sync: {
+    /**
+     * Pauses syncing of one account (`did`), or of every account (no `did`): no new sync starts,
+     * running ones are aborted (storing nothing of themselves). Kept across restarts.
+     */
+    pause(input?: { did?: string }): Promise<SyncStateDto>
+    /** Resumes one account (`did`), or lifts the node-wide pause (no `did`); what is overdue syncs soon. */
+    resume(input?: { did?: string }): Promise<SyncStateDto>
+    /** Pause state, running syncs and next periodic sync of every account. */
+    state(): Promise<SyncStateDto>
   }
   export: {
     /** Writes a CAR of the head (or a kept rev) to an absolute path. */
@@ -217,6 +272,8 @@ export interface P2pdsEvents {
   'sync:failed': { did: string; error: ErrorDto }
   /** The list of accounts or one account's summary changed. */
   'accounts:changed': { did: string }
+  /** `sync.state` changed: a pause or resume, a sync started or ended, a next sync time moved. */
+  'sync:state': SyncStateDto
 }
 
 export type ApiEventName = keyof P2pdsEvents
@@ -257,12 +314,15 @@ export const API_METHODS = [
   'records.list',
   'records.get',
   'blobs.get',
+  'sync.pause',
+  'sync.resume',
+  'sync.state',
   'export.car',
   'export.blobs',
 ] as const satisfies readonly ApiMethodName[]
 
 /** Every event name pushed to user interfaces. */
-export const API_EVENTS = ['node:status', 'sync:progress', 'sync:completed', 'sync:failed', 'accounts:changed'] as const satisfies readonly ApiEventName[]
+export const API_EVENTS = ['node:status', 'sync:progress', 'sync:completed', 'sync:failed', 'accounts:changed', 'sync:state'] as const satisfies readonly ApiEventName[]
 
 // Compile-time completeness checks: adding a method or event to the interfaces without listing it
 // here (or the reverse) fails `tsc`.

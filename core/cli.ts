@@ -56,7 +56,7 @@ const VERBS: Record<string, Verb> = {
     run: serve,
   },
   status: {
-    summary: 'node state and accounts',
+    summary: 'node state, accounts and periodic sync (paused, running, next sync)',
     usage: 'p2pds status [--json] [--data-dir DIR]',
     example: 'p2pds status --json',
     run: status,
@@ -96,6 +96,18 @@ const VERBS: Record<string, Verb> = {
     usage: 'p2pds verify <did|handle> [--json]',
     example: 'p2pds verify alice.bsky.social',
     run: verifyVerb,
+  },
+  pause: {
+    summary: 'pause syncing: of every account, or of one (running syncs stop; kept across restarts)',
+    usage: 'p2pds pause [did|handle] [--json]',
+    example: 'p2pds pause alice.bsky.social',
+    run: (ctx) => pauseOrResume(ctx, 'pause'),
+  },
+  resume: {
+    summary: 'resume syncing: lift the pause of every account, or resume one account',
+    usage: 'p2pds resume [did|handle] [--json]',
+    example: 'p2pds resume',
+    run: (ctx) => pauseOrResume(ctx, 'resume'),
   },
 }
 
@@ -203,7 +215,8 @@ async function withNode<T>(config: Config, fn: (session: NodeSession) => Promise
   }
   // Loaded only here: talking to a running node, or printing help, needs none of the engine.
   const { createNode } = await import('./node.js')
-  const node = await createNode({ config, host: 'cli', listen: false })
+  // Periodic sync is the running node's job, not a one-off command's.
+  const node = await createNode({ config, host: 'cli', listen: false, schedule: { enabled: false } })
   await node.start()
   const unsubscribers: Array<() => void> = []
   try {
@@ -284,7 +297,7 @@ async function accountsVerb(ctx: VerbContext): Promise<number> {
         `${a.blobs.stored}${a.blobs.missing + a.blobs.failed > 0 ? ` (+${a.blobs.missing} missing, ${a.blobs.failed} failed)` : ''}`,
         formatBytes(a.storageBytes),
         a.lastSyncAt ?? 'never',
-        a.syncing ? 'syncing' : a.lastError !== null ? `error: ${a.lastError.message}` : 'ok',
+        a.syncing ? 'syncing' : a.paused === true ? 'paused' : a.lastError !== null ? `error: ${a.lastError.message}` : 'ok',
       ]),
     )
   })
@@ -348,6 +361,28 @@ async function verifyVerb(ctx: VerbContext): Promise<number> {
   })
 }
 
+async function pauseOrResume(ctx: VerbContext, verb: 'pause' | 'resume'): Promise<number> {
+  const config = loadConfig({ flags: ctx.flags })
+  if (ctx.positionals.length > 1) throw new UsageError(`p2pds ${verb} takes at most one account. See p2pds ${verb} --help.`)
+  return withNode(config, async (n) => {
+    const did = ctx.positionals[0] === undefined ? undefined : await heldDid(n, ctx.positionals[0], verb)
+    const state = await n.call(verb === 'pause' ? 'sync.pause' : 'sync.resume', did === undefined ? {} : { did })
+    print(ctx, state, () => {
+      if (did !== undefined) {
+        const name = ctx.positionals[0]!.startsWith('did:') ? did : ctx.positionals[0]!.replace(/^@/, '').toLowerCase()
+        if (verb === 'pause') return `Syncing ${name} is paused; it stays paused across restarts. Resume with: p2pds resume ${name}\n`
+        const still = state.paused ? ' Syncing is still paused for every account; lift that with: p2pds resume' : ''
+        return `Syncing ${name} is resumed.${still}\n`
+      }
+      if (verb === 'pause') return 'Syncing is paused for every account; it stays paused across restarts. Resume with: p2pds resume\n'
+      const own = state.accounts.filter((a) => a.paused).map((a) => a.did)
+      const left = own.length === 0 ? '' : ` ${own.length} account(s) paused on their own stay paused (p2pds resume <did>): ${own.join(', ')}`
+      return `Syncing is resumed.${left}\n`
+    })
+    return 0
+  })
+}
+
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()
@@ -393,6 +428,10 @@ function formatStatus(s: NodeStatusDto): string {
     ['Data dir', s.dataDir],
     ['Accounts', String(s.accounts)],
   ]
+  if (s.sync !== undefined) {
+    const next = s.sync.nextSyncAt === null ? '' : `, next ${s.sync.nextSyncAt}`
+    rows.push(['Sync', s.sync.paused ? `paused for every account (p2pds resume)` : `${s.sync.running} running${running ? next : ''}`])
+  }
   if (running) {
     rows.push(['Local UI', s.listeners.ui ?? 'off'], ['Peer API', s.listeners.peer ?? 'off'], ['Memory', `${s.rssMb} MB`])
   }

@@ -626,3 +626,23 @@ export class BlobTooLargeError extends P2pdsError {
   override name = 'BlobTooLargeError'
   override readonly code = 'ERR_BLOB_TOO_LARGE'
 }
+
+// --- Scheduling (core/replication/scheduler.ts, pause and resume) -------------------------------
+
+/** Syncing is paused, for this account or for the whole node, so no sync was started. */
+export class AccountPausedError extends P2pdsError {
+  override name = 'AccountPausedError'
+  override readonly code = 'ERR_ACCOUNT_PAUSED'
+
+  constructor(
+    readonly did: string,
+    /** `account`: this account is paused; `node`: syncing is paused for every account. */
+    readonly scope: 'account' | 'node',
+  ) {
+    super(
+      scope === 'account'
+        ? `Syncing ${did} is paused, so it was not synced. Resume it first (p2pds resume ${did}, or Resume in the app).`
+        : `Syncing is paused for every account, so ${did} was not synced. Resume syncing first (p2pds resume, or Resume in the app).`,
+    )
+  }
+}

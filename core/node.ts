@@ -6,14 +6,16 @@
 import { randomBytes } from 'node:crypto'
 import { chmodSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
-import type { NodeHost, NodeInfoDto, NodeState, NodeStatusDto, P2pdsApi, P2pdsEvents } from './api.js'
+import type { NodeHost, NodeInfoDto, NodeState, NodeStatusDto, P2pdsApi, P2pdsEvents, SyncStateDto } from './api.js'
 import { publicConfig, type Config } from './config.js'
 import { DATA_DIR_FILES } from './data-dir.js'
 import { AccountsService } from './accounts.js'
 import { exportFileName } from './export-names.js'
 import { AbortError, NodeNotStartedError, throwIfAborted, toErrorDto } from './errors.js'
 import { createIdentityResolver, identityResolverInit } from './identity/index.js'
+import { BYTES_PER_KB, limitFetch, TokenBucket } from './network/bandwidth.js'
 import { createSafeFetch } from './network/safe-fetch.js'
+import { SyncScheduler } from './replication/scheduler.js'
 import { createSqliteStorage } from './storage/index.js'
 import { TypedEmitter } from './events.js'
 import { BUILD_DIRS, VERSION } from './package-info.js'
@@ -23,6 +25,7 @@ import { startUiServer, type UiServer } from './server/ui-server.js'
 import { acquireDataDirLock, type DataDirLock } from './storage/data-dir-lock.js'
 import { openDatabase, type Database } from './storage/database.js'
 import { migrate, schemaVersion } from './storage/migrations.js'
+import type { RepoStore } from './storage/types.js'
 
 /** Time limit of PDS requests (headers, then each body chunk), in ms. */
 const PDS_TIMEOUT_MS = 60_000
@@ -31,6 +34,22 @@ const PDS_MAX_BYTES = 8 * 1024 ** 3
 
 export interface AbortOptions {
   signal?: AbortSignal
+}
+
+/** Periodic sync settings of a node; the defaults come from the configuration. */
+export interface NodeScheduleInit {
+  /** Run periodic syncs. The CLI opening a data dir for one command turns this off. @default true */
+  enabled?: boolean
+  /** Period between two syncs of an account, in ms (tests shorten it). @default SYNC_INTERVAL_SEC × 1000 */
+  intervalMs?: number
+  /** Periodic syncs running at once. @default 2 */
+  concurrency?: number
+  /** First retry delay after a failed sync, in ms (doubles up to the interval). @default 60000 */
+  retryBaseMs?: number
+  /** Spread of each account's first run, as a fraction of the interval (±). @default 0.1 */
+  jitter?: number
+  /** Uniform in [0, 1), for the jitter. @default Math.random */
+  random?: () => number
 }
 
 /** What a node is made from. Only `config` is required. */
@@ -56,6 +75,8 @@ export interface P2pdsNodeInit {
   statusIntervalMs?: number
   /** Clock. @default Date.now */
   now?: () => number
+  /** Periodic sync. @default on, every SYNC_INTERVAL_SEC */
+  schedule?: NodeScheduleInit
 }
 
 /** Where a running node can be reached by the CLI and the desktop app (`DATA_DIR/api.json`). */
@@ -104,6 +125,11 @@ class Node implements P2pdsNode {
   #lock: DataDirLock | undefined
   #db: Database | undefined
   #accounts: AccountsService | undefined
+  #scheduler: SyncScheduler | undefined
+  #unsubscribeSchedule: Array<() => void> = []
+  #lastSyncState: string | undefined
+  #syncStateRefresh: Promise<SyncStateDto | undefined> = Promise.resolve(undefined)
+  #syncStateQueued = false
   #accountCount = 0
   #peer: PeerServer | undefined
   #ui: UiServer | undefined
@@ -135,6 +161,17 @@ class Node implements P2pdsNode {
       },
       blobs: {
         get: ({ did, cid }) => this.#service().getBlob(did, cid),
+      },
+      sync: {
+        pause: async (input) => {
+          await this.#service().pause(input?.did)
+          return this.#syncStateAfterChange()
+        },
+        resume: async (input) => {
+          await this.#service().resume(input?.did)
+          return this.#syncStateAfterChange()
+        },
+        state: () => this.#service().syncState(),
       },
       export: {
         car: (input) => this.#service().exportCarToFile(input),
@@ -201,18 +238,23 @@ class Node implements P2pdsNode {
       throwIfAborted(signal)
 
       const storage = createSqliteStorage(this.#db, { now: this.#now })
+      const safeFetch = createSafeFetch({
+        allowPrivateNetwork: this.config.allowPrivateNetwork,
+        timeoutMs: PDS_TIMEOUT_MS,
+        maxBytes: PDS_MAX_BYTES,
+      })
+      const limit = this.config.bandwidthLimitKbps
       const accounts = new AccountsService({
         storage,
         resolver: createIdentityResolver(identityResolverInit(this.config)),
-        fetch: createSafeFetch({
-          allowPrivateNetwork: this.config.allowPrivateNetwork,
-          timeoutMs: PDS_TIMEOUT_MS,
-          maxBytes: PDS_MAX_BYTES,
-        }),
+        // One bucket for every PDS transfer of the node: repos and blobs share the cap.
+        fetch: limit === undefined ? safeFetch : limitFetch(safeFetch, new TokenBucket({ bytesPerSec: limit * BYTES_PER_KB })),
         emit: (event, data) => this.#events.emit(event, data),
         now: this.#now,
+        nextSyncAt: (did) => this.#scheduler?.nextSyncAt(did) ?? null,
       })
       this.#accounts = accounts
+      await accounts.start()
       this.#accountCount = await accounts.count()
 
       if (this.#init.listen ?? true) {
@@ -267,6 +309,7 @@ class Node implements P2pdsNode {
         )
       })
       this.#setState('started')
+      await this.#startScheduler(accounts, storage.repos)
       this.#addConfiguredAccounts(accounts)
     } catch (err) {
       await this.#release()
@@ -283,11 +326,81 @@ class Node implements P2pdsNode {
     this.#setState('stopped')
   }
 
+  /**
+   * Periodic sync of every held account: accounts are tracked as they are added or removed, any
+   * successful sync moves the account's next one an interval away, and every change of the
+   * schedule or pause state is pushed as `sync:state`.
+   */
+  async #startScheduler(accounts: AccountsService, repos: RepoStore): Promise<void> {
+    const opts = this.#init.schedule ?? {}
+    const watch = <E extends keyof P2pdsEvents>(event: E, fn: (d: P2pdsEvents[E]) => void) => this.#unsubscribeSchedule.push(this.#events.on(event, fn))
+    if (opts.enabled ?? true) {
+      const scheduler = new SyncScheduler({
+        run: (did, { signal }) => accounts.sync(did, { signal }),
+        intervalMs: opts.intervalMs ?? this.config.syncIntervalSec * 1000,
+        isPaused: (did) => accounts.isPaused(did),
+        concurrency: opts.concurrency,
+        retryBaseMs: opts.retryBaseMs,
+        jitter: opts.jitter,
+        random: opts.random,
+        now: this.#now,
+        onChange: () => void this.#refreshSyncState(),
+      })
+      this.#scheduler = scheduler
+      for (const a of await repos.listAccounts()) scheduler.track(a.did, a.lastSyncAt)
+      watch('sync:completed', ({ did }) => scheduler.synced(did))
+      watch('accounts:changed', ({ did }) => {
+        void repos.getAccount(did).then(
+          (a) => (a === null ? scheduler.untrack(did) : scheduler.track(did, a.lastSyncAt)),
+          () => undefined,
+        )
+      })
+      scheduler.start()
+    }
+    // Syncs starting and ending, accounts added and removed.
+    watch('accounts:changed', () => void this.#refreshSyncState())
+    void this.#refreshSyncState()
+  }
+
+  /** After a pause or resume: the scheduler re-evaluates, and the new state is pushed and returned. */
+  async #syncStateAfterChange(): Promise<SyncStateDto> {
+    this.#scheduler?.wake()
+    return (await this.#refreshSyncState()) ?? this.#service().syncState()
+  }
+
+  /**
+   * Reads the sync state and pushes `sync:state` (and `node:status`) when it differs from the last
+   * one pushed. Calls made while one is waiting share it; never rejects.
+   */
+  #refreshSyncState(): Promise<SyncStateDto | undefined> {
+    if (this.#syncStateQueued) return this.#syncStateRefresh
+    this.#syncStateQueued = true
+    this.#syncStateRefresh = this.#syncStateRefresh.then(async () => {
+      this.#syncStateQueued = false
+      const accounts = this.#accounts
+      if (accounts === undefined || this.#state !== 'started') return undefined
+      try {
+        const state = await accounts.syncState()
+        const json = JSON.stringify(state)
+        if (json !== this.#lastSyncState) {
+          this.#lastSyncState = json
+          this.#events.emit('sync:state', state)
+          this.#events.emit('node:status', this.#statusDto())
+        }
+        return state
+      } catch {
+        return undefined // the database is closing: the node is stopping
+      }
+    })
+    return this.#syncStateRefresh
+  }
+
   /** Accounts listed in REPLICATE_DIDS are held from the start (added, then synced, in the background). */
   #addConfiguredAccounts(accounts: AccountsService): void {
     for (const did of this.config.replicateDids) {
       void this.api.accounts.list().then(async (held) => {
-        if (held.some((a) => a.did === did)) return accounts.sync(did)
+        // A paused account (or node) is held but not synced.
+        if (held.some((a) => a.did === did)) return accounts.isPaused(did) ? undefined : accounts.sync(did)
         return accounts.add(did)
       }).catch((err: unknown) => this.#events.emit('sync:failed', { did, error: toErrorDto(err) }))
     }
@@ -300,6 +413,11 @@ class Node implements P2pdsNode {
 
   /** Stops whatever components are up, in reverse start order. Never throws. */
   async #release(): Promise<void> {
+    // Started last, stopped first: no timer left, its runs aborted (below, with every other sync).
+    const schedulerStopped = this.#scheduler?.stop()
+    this.#scheduler = undefined
+    for (const u of this.#unsubscribeSchedule.splice(0)) u()
+    this.#lastSyncState = undefined
     if (this.#tick !== undefined) clearInterval(this.#tick)
     this.#tick = undefined
     this.#unsubscribeCount?.()
@@ -310,6 +428,7 @@ class Node implements P2pdsNode {
     await this.#peer?.close().catch(() => undefined)
     this.#peer = undefined
     await this.#accounts?.stop().catch(() => undefined)
+    await schedulerStopped
     this.#accounts = undefined
     try {
       this.#db?.close()
@@ -359,6 +478,11 @@ class Node implements P2pdsNode {
       rssMb: Math.round((process.memoryUsage.rss() / 1024 / 1024) * 10) / 10,
       listeners: { ui: this.#ui?.url ?? null, peer: this.#peer?.url ?? null },
       accounts: this.#accountCount,
+      sync: {
+        paused: this.#accounts?.pausedAll ?? false,
+        running: this.#accounts?.syncing ?? 0,
+        nextSyncAt: iso(this.#scheduler?.earliestNextSyncAt() ?? null),
+      },
     }
   }
 
@@ -381,4 +505,8 @@ class Node implements P2pdsNode {
       config: publicConfig(this.config) as unknown as Record<string, unknown>,
     }
   }
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString()
 }

@@ -160,6 +160,23 @@ describe('syncAllAccounts', () => {
     expect(onError.mock.calls[0]?.[1]).toMatchObject({ did: 'did:plc:b' })
   })
 
+  it('skips paused accounts', async () => {
+    const started: string[] = []
+    const api = {
+      accounts: {
+        list: async () => [acc('did:plc:a'), { ...acc('did:plc:b'), paused: true }],
+        sync: async ({ did }: { did: string }) => {
+          started.push(did)
+          return { did } as SyncResultDto
+        },
+      },
+    } as unknown as Pick<P2pdsApi, 'accounts'>
+    const onError = vi.fn()
+    await syncAllAccounts(api, onError)
+    expect(started).toEqual(['did:plc:a'])
+    expect(onError).not.toHaveBeenCalled()
+  })
+
   it('reports a failed listing without an account and never rejects', async () => {
     const api = { accounts: { list: () => Promise.reject(new Error('The node is stopping.')), sync: vi.fn() } } as unknown as Pick<P2pdsApi, 'accounts'>
     const onError = vi.fn()

@@ -126,7 +126,8 @@ export async function syncAllAccounts(api: Pick<P2pdsApi, 'accounts'>, onError: 
     return
   }
   await Promise.all(
-    accounts.map((account) =>
+    // A paused account is skipped, not reported: the user paused it.
+    accounts.filter((account) => account.paused !== true).map((account) =>
       api.accounts.sync({ did: account.did }).then(
         () => undefined,
         (err: unknown) => onError(err, account),

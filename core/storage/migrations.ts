@@ -124,6 +124,13 @@ export const MIGRATIONS: readonly Migration[] = [
       `)
     },
   },
+  {
+    version: 3,
+    description: 'per-account sync pause (the node-wide pause is the `sync.paused` setting)',
+    up(db) {
+      db.exec(`ALTER TABLE accounts ADD COLUMN paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1))`)
+    },
+  },
 ]
 
 /** The version a fully migrated database has. */

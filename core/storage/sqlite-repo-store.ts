@@ -1,5 +1,6 @@
 /**
- * `SqliteRepoStore`: the {@link RepoStore} over the tables of migration 2 in `pds.db`.
+ * `SqliteRepoStore`: the {@link RepoStore} over the tables of migrations 2 and 3 in `pds.db` (and the
+ * `settings` table of migration 1).
  *
  * Garbage collection is by reference sets: `block_refs` says which blocks each account needs,
  * `blobs` which blob blocks it tracks. Removing an account or pruning history first gathers the
@@ -62,6 +63,8 @@ interface AccountRow {
   last_error_code: string | null
   last_error: string | null
   last_error_at: number | null
+  /** 1 when syncing the account is paused (migration 3). */
+  paused: number
 }
 
 interface CommitRow {
@@ -151,6 +154,31 @@ export class SqliteRepoStore implements RepoStore {
   async recordSyncSuccess(did: string, at: number, options: AbortOptions = {}): Promise<void> {
     throwIfAborted(options.signal)
     if (this.#stmts.setSynced.run(at, did).changes === 0) throw new UnknownAccountError(did)
+  }
+
+  async setAccountPaused(did: string, paused: boolean, options: AbortOptions = {}): Promise<void> {
+    throwIfAborted(options.signal)
+    if (this.#stmts.setPaused.run(paused ? 1 : 0, did).changes === 0) throw new UnknownAccountError(did)
+  }
+
+  async listPausedAccounts(options: AbortOptions = {}): Promise<string[]> {
+    throwIfAborted(options.signal)
+    return this.#stmts.pausedAccounts.all().map((r) => r.did)
+  }
+
+  // --- Node settings (the `settings` table of migration 1) -------------------------------------
+
+  async getSetting(key: string, options: AbortOptions = {}): Promise<unknown> {
+    throwIfAborted(options.signal)
+    const row = this.#stmts.setting.get(key)
+    return row === undefined ? undefined : (JSON.parse(row.value_json) as unknown)
+  }
+
+  async putSetting(key: string, value: unknown, options: AbortOptions = {}): Promise<void> {
+    throwIfAborted(options.signal)
+    const json = JSON.stringify(value)
+    if (json === undefined) throw new InvalidInputError(`The setting ${key} needs a JSON value.`)
+    this.#stmts.putSetting.run(key, json, this.#now())
   }
 
   // --- Commits ---------------------------------------------------------------------------------
@@ -414,6 +442,12 @@ function prepare(db: Database) {
     setSynced: db.prepare(
       'UPDATE accounts SET last_sync_at = ?, last_error_code = NULL, last_error = NULL, last_error_at = NULL WHERE did = ?',
     ) as Statement<[number, string]>,
+    setPaused: db.prepare('UPDATE accounts SET paused = ? WHERE did = ?') as Statement<[number, string]>,
+    pausedAccounts: db.prepare('SELECT did FROM accounts WHERE paused = 1 ORDER BY did') as Statement<[], { did: string }>,
+    setting: db.prepare('SELECT value_json FROM settings WHERE key = ?') as Statement<[string], { value_json: string }>,
+    putSetting: db.prepare(
+      'INSERT INTO settings (key, value_json, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at',
+    ) as Statement<[string, string, number]>,
     setHead: db.prepare(
       `UPDATE accounts SET head_cid = ?, head_rev = ?, data_cid = ?, last_sync_at = ?,
          last_error_code = NULL, last_error = NULL, last_error_at = NULL WHERE did = ?`,

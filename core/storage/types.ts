@@ -290,6 +290,14 @@ export interface RepoStore {
   recordSyncError(did: string, error: SyncErrorInfo, options?: AbortOptions): Promise<void>
   /** Marks a sync that found nothing new as successful (clears the last error). */
   recordSyncSuccess(did: string, at: number, options?: AbortOptions): Promise<void>
+  /** Pauses or resumes periodic and manual syncs of the account (kept across restarts). Rejects with `UnknownAccountError`. */
+  setAccountPaused(did: string, paused: boolean, options?: AbortOptions): Promise<void>
+  /** DIDs of the accounts whose syncing is paused. */
+  listPausedAccounts(options?: AbortOptions): Promise<string[]>
+  /** A node setting's JSON value, or undefined when it was never set. */
+  getSetting(key: string, options?: AbortOptions): Promise<unknown>
+  /** Sets a node setting to a JSON-safe value. */
+  putSetting(key: string, value: unknown, options?: AbortOptions): Promise<void>
 
   /**
    * Applies a verified commit in ONE transaction: new blocks, the commit row, the new head, record
