@@ -196,6 +196,9 @@ function createTray(n: P2pdsNode): void {
           open: showWindow,
           // Not awaited: the menu returns at once; progress and failures arrive as node events.
           syncAll: () => void syncAllAccounts(n.api, (err, account) => notifier.notify(account ? syncFailedNotice(account.did, toErrorDto(err), account) : syncAllFailedNotice(err))),
+          // The menu redraws from the sync:state event that follows.
+          pauseAll: () => void n.api.sync.pause({}).catch((err: unknown) => console.error('p2pds: could not pause syncing:', err)),
+          resumeAll: () => void n.api.sync.resume({}).catch((err: unknown) => console.error('p2pds: could not resume syncing:', err)),
           quit: () => app.quit(),
         },
       },

@@ -74,6 +74,7 @@ describe('trayState', () => {
       statusLine: '2 accounts backed up',
       tooltip: 'P2PDS: 2 accounts backed up',
       canSync: true,
+      paused: false,
     })
     expect(trayState(emptyTrayInputs(status('started', 1))).statusLine).toBe('1 account backed up')
     expect(trayState(emptyTrayInputs(status('started', 0)))).toMatchObject({ icon: 'idle', statusLine: 'No accounts backed up yet', canSync: false })
@@ -85,7 +86,7 @@ describe('trayState', () => {
       ['stopping', 'Stopping…'],
       ['stopped', 'Stopped: backups are paused'],
     ] as const) {
-      expect(trayState(emptyTrayInputs(status(state))), state).toEqual({ icon: 'attention', statusLine: line, tooltip: `P2PDS: ${line}`, canSync: false })
+      expect(trayState(emptyTrayInputs(status(state))), state).toEqual({ icon: 'attention', statusLine: line, tooltip: `P2PDS: ${line}`, canSync: false, paused: false })
     }
     // Before the first status event the node is still starting.
     expect(trayState(emptyTrayInputs()).icon).toBe('attention')
@@ -118,6 +119,7 @@ describe('trayState', () => {
       statusLine: 'Backup failed for 1 account',
       tooltip: 'P2PDS: Backup failed for 1 account: The PDS did not answer: check your connection.',
       canSync: true,
+      paused: false,
     })
     // Another account succeeding does not clear it; its own success does.
     inputs = fold(inputs, [['sync:completed', completed('did:plc:b')]])
@@ -188,5 +190,18 @@ describe('tray inputs', () => {
     expect(sameTrayState(undefined, a)).toBe(false)
     expect(sameTrayState(a, { ...a })).toBe(true)
     expect(sameTrayState(a, { ...a, canSync: false })).toBe(false)
+    expect(sameTrayState(a, { ...a, paused: true })).toBe(false)
+  })
+
+  it('follows the node-wide pause from node:status and sync:state', () => {
+    const pausedStatus = { ...status('started', 2), sync: { paused: true, running: 0, nextSyncAt: null } }
+    expect(trayState(emptyTrayInputs(pausedStatus))).toMatchObject({ icon: 'idle', statusLine: '2 accounts backed up, syncing paused', paused: true })
+    const inputs = emptyTrayInputs(status('started', 2))
+    const paused = applyTrayEvent(inputs, 'sync:state', { paused: true, accounts: [] })
+    expect(trayState(paused).paused).toBe(true)
+    expect(applyTrayEvent(paused, 'sync:state', { paused: true, accounts: [] })).toBe(paused)
+    expect(trayState(applyTrayEvent(paused, 'sync:state', { paused: false, accounts: [] })).paused).toBe(false)
+    // Before the first node:status there is nothing to fold into.
+    expect(applyTrayEvent(emptyTrayInputs(), 'sync:state', { paused: true, accounts: [] }).status).toBeNull()
   })
 })

@@ -17,6 +17,8 @@ export interface TrayState {
   statusLine: string
   /** Whether "Sync all now" has anything to do: the node is started and holds accounts. */
   canSync: boolean
+  /** Syncing is paused for every account (node:status `sync.paused`): the menu offers "Resume syncing". */
+  paused: boolean
 }
 
 /** Everything the tray state is derived from, built from node events (immutable). */
@@ -63,6 +65,13 @@ export function applyTrayEvent<E extends ApiEventName>(inputs: TrayInputs, name:
   switch (name) {
     case 'node:status':
       return { ...inputs, status: data as NodeStatusDto }
+    case 'sync:state': {
+      // A pause or resume: node:status follows on its next tick, the menu should not wait for it.
+      const { paused } = data as P2pdsEvents['sync:state']
+      const status = inputs.status
+      if (status === null || (status.sync?.paused ?? false) === paused) return inputs
+      return { ...inputs, status: { ...status, sync: { running: 0, nextSyncAt: null, ...status.sync, paused } } }
+    }
     case 'sync:progress': {
       const { did, phase } = data as P2pdsEvents['sync:progress']
       return phase === 'done' ? withoutSyncing(inputs, did) : withSyncing(inputs, did)
@@ -111,9 +120,10 @@ const NODE_NOT_STARTED: Record<Exclude<NodeStatusDto['state'], 'started'>, strin
  */
 export function trayState(inputs: TrayInputs): TrayState {
   const state = inputs.status?.state ?? 'starting'
+  const paused = inputs.status?.sync?.paused ?? false
   if (state !== 'started') {
     const line = NODE_NOT_STARTED[state]
-    return { icon: 'attention', statusLine: line, tooltip: tooltip(line), canSync: false }
+    return { icon: 'attention', statusLine: line, tooltip: tooltip(line), canSync: false, paused }
   }
   const accounts = inputs.status?.accounts ?? 0
   const canSync = accounts > 0
@@ -124,19 +134,20 @@ export function trayState(inputs: TrayInputs): TrayState {
     // One failure: its sentence says what to do. Several: the window lists them.
     const only = failed === 1 ? [...inputs.failures.values()][0] : undefined
     const detail = only !== undefined ? firstLine(only.message) : 'open P2PDS for details'
-    return { icon: 'attention', statusLine: line, tooltip: tooltip(`${line}: ${detail}`), canSync }
+    return { icon: 'attention', statusLine: line, tooltip: tooltip(`${line}: ${detail}`), canSync, paused }
   }
   if (syncing > 0) {
     const line = accounts > 1 ? `Syncing ${syncing} of ${count(accounts, 'account')}…` : `Syncing ${count(syncing, 'account')}…`
-    return { icon: 'syncing', statusLine: line, tooltip: tooltip(line), canSync }
+    return { icon: 'syncing', statusLine: line, tooltip: tooltip(line), canSync, paused }
   }
-  const line = accounts === 0 ? 'No accounts backed up yet' : `${count(accounts, 'account')} backed up`
-  return { icon: 'idle', statusLine: line, tooltip: tooltip(line), canSync }
+  const backedUp = accounts === 0 ? 'No accounts backed up yet' : `${count(accounts, 'account')} backed up`
+  const line = paused && accounts > 0 ? `${backedUp}, syncing paused` : backedUp
+  return { icon: 'idle', statusLine: line, tooltip: tooltip(line), canSync, paused }
 }
 
 /** Whether two states draw the same tray. */
 export function sameTrayState(a: TrayState | undefined, b: TrayState): boolean {
-  return a !== undefined && a.icon === b.icon && a.tooltip === b.tooltip && a.statusLine === b.statusLine && a.canSync === b.canSync
+  return a !== undefined && a.icon === b.icon && a.tooltip === b.tooltip && a.statusLine === b.statusLine && a.canSync === b.canSync && a.paused === b.paused
 }
 
 function count(n: number, noun: string): string {

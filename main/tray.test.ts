@@ -11,8 +11,8 @@ import { PACKAGE_ROOT } from '../core/package-info.js'
 import { SystemTray, syncAllAccounts, trayIconDir, trayIconFile, trayMenuTemplate, type TrayActions, type TrayHandle } from './tray.js'
 import type { TrayState } from './tray-state.js'
 
-const idle: TrayState = { icon: 'idle', statusLine: '2 accounts backed up', tooltip: 'P2PDS: 2 accounts backed up', canSync: true }
-const syncing: TrayState = { icon: 'syncing', statusLine: 'Syncing 1 of 2 accounts…', tooltip: 'P2PDS: Syncing 1 of 2 accounts…', canSync: true }
+const idle: TrayState = { icon: 'idle', statusLine: '2 accounts backed up', tooltip: 'P2PDS: 2 accounts backed up', canSync: true, paused: false }
+const syncing: TrayState = { icon: 'syncing', statusLine: 'Syncing 1 of 2 accounts…', tooltip: 'P2PDS: Syncing 1 of 2 accounts…', canSync: true, paused: false }
 
 /** A stand-in for Electron's Tray: records calls. */
 function trayStandIn() {
@@ -34,7 +34,14 @@ function trayStandIn() {
 
 function actionsStandIn(): TrayActions & { log: string[] } {
   const log: string[] = []
-  return { log, open: () => log.push('open'), syncAll: () => log.push('syncAll'), quit: () => log.push('quit') }
+  return {
+    log,
+    open: () => log.push('open'),
+    syncAll: () => log.push('syncAll'),
+    pauseAll: () => log.push('pauseAll'),
+    resumeAll: () => log.push('resumeAll'),
+    quit: () => log.push('quit'),
+  }
 }
 
 function setup(platform: NodeJS.Platform, initial: TrayState = idle) {
@@ -83,18 +90,30 @@ describe('tray icons', () => {
 })
 
 describe('trayMenuTemplate', () => {
-  it('has open, a disabled status line, sync all now and quit, each wired to its action', () => {
+  it('has open, a disabled status line, sync all now, pause syncing and quit, each wired to its action', () => {
     const actions = actionsStandIn()
     const t = trayMenuTemplate(idle, actions)
-    expect(t.map((i) => i.type ?? i.label)).toEqual(['Open P2PDS', 'separator', '2 accounts backed up', 'Sync all now', 'separator', 'Quit P2PDS'])
+    expect(t.map((i) => i.type ?? i.label)).toEqual(['Open P2PDS', 'separator', '2 accounts backed up', 'Sync all now', 'Pause syncing', 'separator', 'Quit P2PDS'])
     expect(t.find((i) => i.id === 'status')).toMatchObject({ enabled: false })
     expect(t.find((i) => i.id === 'status')?.click).toBeUndefined()
-    for (const id of ['open', 'sync-all', 'quit']) t.find((i) => i.id === id)!.click!(undefined as never, undefined, undefined as never)
-    expect(actions.log).toEqual(['open', 'syncAll', 'quit'])
+    for (const id of ['open', 'sync-all', 'sync-pause', 'quit']) t.find((i) => i.id === id)!.click!(undefined as never, undefined, undefined as never)
+    expect(actions.log).toEqual(['open', 'syncAll', 'pauseAll', 'quit'])
   })
 
-  it('disables sync all now when there is nothing to sync', () => {
-    expect(trayMenuTemplate({ ...idle, canSync: false }, actionsStandIn()).find((i) => i.id === 'sync-all')).toMatchObject({ enabled: false })
+  it('offers resume syncing instead of pause while paused', () => {
+    const actions = actionsStandIn()
+    const t = trayMenuTemplate({ ...idle, paused: true }, actions)
+    expect(t.find((i) => i.id === 'sync-pause')).toBeUndefined()
+    const resume = t.find((i) => i.id === 'sync-resume')
+    expect(resume).toMatchObject({ label: 'Resume syncing', enabled: true })
+    resume!.click!(undefined as never, undefined, undefined as never)
+    expect(actions.log).toEqual(['resumeAll'])
+  })
+
+  it('disables sync all now and pause when there is nothing to sync', () => {
+    const t = trayMenuTemplate({ ...idle, canSync: false }, actionsStandIn())
+    expect(t.find((i) => i.id === 'sync-all')).toMatchObject({ enabled: false })
+    expect(t.find((i) => i.id === 'sync-pause')).toMatchObject({ enabled: false })
   })
 })
 
@@ -119,6 +138,12 @@ describe('SystemTray (Tray and Menu stand-ins)', () => {
     // Same icon, new line: no new image.
     systemTray.update({ ...syncing, statusLine: 'Syncing 2 of 2 accounts…', tooltip: 'P2PDS: Syncing 2 of 2 accounts…' })
     expect(tray.calls.map(([c]) => c)).toEqual(['setToolTip', 'setContextMenu'])
+    tray.calls.length = 0
+    // Pausing changes only the menu.
+    const paused = { ...syncing, paused: true, statusLine: 'Syncing 2 of 2 accounts…', tooltip: 'P2PDS: Syncing 2 of 2 accounts…' }
+    expect(systemTray.update(paused)).toBe(true)
+    expect(tray.calls.map(([c]) => c)).toEqual(['setContextMenu'])
+    expect(menus(tray.calls)[0]?.find((i) => i.id === 'sync-resume')).toBeDefined()
   })
 
   it('opens the window on a click on Windows only, and stops drawing once destroyed', () => {

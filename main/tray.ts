@@ -15,6 +15,10 @@ export interface TrayActions {
   open(): void
   /** Starts a sync of every account; must return at once (see `syncAllAccounts`). */
   syncAll(): void
+  /** Pauses periodic syncing of every account (`sync.pause({})`); must return at once. */
+  pauseAll(): void
+  /** Lifts the node-wide pause (`sync.resume({})`); must return at once. */
+  resumeAll(): void
   /** Quits: the node stops cleanly first (main/index.ts `before-quit`). */
   quit(): void
 }
@@ -52,13 +56,16 @@ export function trayIconFile(icon: TrayIcon, platform: NodeJS.Platform): string 
   return `tray-${icon}.png`
 }
 
-/** The tray menu: open, a disabled status line, sync all now, quit. */
+/** The tray menu: open, a disabled status line, sync all now, pause or resume syncing, quit. */
 export function trayMenuTemplate(state: TrayState, actions: TrayActions): MenuItemConstructorOptions[] {
   return [
     { id: 'open', label: 'Open P2PDS', click: () => actions.open() },
     { type: 'separator' },
     { id: 'status', label: state.statusLine, enabled: false },
     { id: 'sync-all', label: 'Sync all now', enabled: state.canSync, click: () => actions.syncAll() },
+    state.paused
+      ? { id: 'sync-resume', label: 'Resume syncing', enabled: state.canSync, click: () => actions.resumeAll() }
+      : { id: 'sync-pause', label: 'Pause syncing', enabled: state.canSync, click: () => actions.pauseAll() },
     { type: 'separator' },
     { id: 'quit', label: 'Quit P2PDS', click: () => actions.quit() },
   ]
@@ -101,7 +108,7 @@ export class SystemTray {
   #draw(state: TrayState, previous: TrayState | undefined): void {
     if (previous !== undefined && previous.icon !== state.icon) this.#tray.setImage(this.#iconPath(state.icon))
     if (previous?.tooltip !== state.tooltip) this.#tray.setToolTip(state.tooltip)
-    if (previous?.statusLine !== state.statusLine || previous?.canSync !== state.canSync) {
+    if (previous?.statusLine !== state.statusLine || previous?.canSync !== state.canSync || previous?.paused !== state.paused) {
       this.#tray.setContextMenu(this.#init.buildMenu(trayMenuTemplate(state, this.#init.actions)))
     }
   }

@@ -25,6 +25,12 @@ describe('accountStatus', () => {
     expect(accountStatus({ syncing: false, lastError: { ...failure, message: '' }, head }).sentence).toMatch(/without saying why/)
   })
 
+  it('says paused when paused and not syncing, keeping the last error’s sentence', () => {
+    expect(accountStatus({ syncing: false, lastError: null, head }, null, true)).toEqual({ kind: 'paused', label: 'Paused', tone: 'off', sentence: null })
+    expect(accountStatus({ syncing: false, lastError: failure, head }, null, true)).toMatchObject({ kind: 'paused', sentence: failure.message })
+    expect(accountStatus({ syncing: true, lastError: null, head }, null, true).kind).toBe('syncing')
+  })
+
   it('tells an account never synced from one up to date', () => {
     expect(accountStatus({ syncing: false, lastError: null, head: null })).toMatchObject({ kind: 'pending', label: 'Not synced yet' })
     expect(accountStatus({ syncing: false, lastError: null, head }, null)).toEqual({ kind: 'ok', label: 'Up to date', tone: 'ok', sentence: null })

@@ -6,7 +6,7 @@ import type { AccountDto, ExportResultDto, SyncPhase, SyncProgressDto, SyncResul
 import { formatBytes, formatCount, formatElapsedMs, formatEta, plural } from './format.js'
 
 /** The state shown on an account's badge (also its `data-status`). */
-export type AccountStatusKind = 'syncing' | 'ok' | 'error' | 'pending'
+export type AccountStatusKind = 'syncing' | 'paused' | 'ok' | 'error' | 'pending'
 
 export interface AccountStatus {
   kind: AccountStatusKind
@@ -17,12 +17,14 @@ export interface AccountStatus {
 }
 
 /**
- * Syncing wins (a sync that is running may fix the last error); then the last sync's error;
- * then whether the account was ever synced.
+ * Syncing wins (a sync that is running may fix the last error); then paused (`paused`: on its own
+ * or with the node, see sync-view.ts `isAccountPaused`; the last error's sentence is kept); then
+ * the last sync's error; then whether the account was ever synced.
  */
-export function accountStatus(a: Pick<AccountDto, 'syncing' | 'lastError' | 'head'>, progress?: SyncProgressDto | null): AccountStatus {
+export function accountStatus(a: Pick<AccountDto, 'syncing' | 'lastError' | 'head'>, progress?: SyncProgressDto | null, paused = false): AccountStatus {
   const sentence = a.lastError === null ? null : a.lastError.message.trim() || 'The last sync failed without saying why.'
   if (a.syncing || (progress !== undefined && progress !== null)) return { kind: 'syncing', label: 'Syncing', tone: 'busy', sentence }
+  if (paused) return { kind: 'paused', label: 'Paused', tone: 'off', sentence }
   if (sentence !== null) return { kind: 'error', label: 'Sync failed', tone: 'error', sentence }
   if (a.head === null) return { kind: 'pending', label: 'Not synced yet', tone: 'off', sentence: null }
   return { kind: 'ok', label: 'Up to date', tone: 'ok', sentence: null }

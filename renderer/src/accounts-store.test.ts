@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { AccountDto, ApiEventName, NodeStatusDto, P2pdsBridge, P2pdsEvents, SyncProgressDto, SyncResultDto } from '../../core/api.js'
+import type { AccountDto, ApiEventName, NodeStatusDto, P2pdsBridge, P2pdsEvents, SyncProgressDto, SyncResultDto, SyncStateDto } from '../../core/api.js'
 import { accountStatus, progressView } from './account-view.js'
 import { connectAccounts, createAccountsStore, type AccountsState } from './accounts-store.js'
 
@@ -33,7 +33,15 @@ class FakeBridge {
   /** Holds list answers until released, to test answers that arrive late. */
   gate: Promise<void> | undefined
 
+  syncState: SyncStateDto | undefined
+
   readonly api = {
+    sync: {
+      state: async () => {
+        if (this.syncState === undefined) throw new Error('not offered')
+        return this.syncState
+      },
+    },
     accounts: {
       list: async () => {
         this.listCalls++
@@ -173,6 +181,33 @@ describe('accounts store', () => {
 })
 
 describe('connectAccounts', () => {
+  it('reads the sync state at once, follows sync:state, and applies it to the listed accounts', async () => {
+    const fake = new FakeBridge()
+    fake.accounts = [account('did:plc:a', { paused: false, nextSyncAt: null }), account('did:plc:b', { paused: false, nextSyncAt: null })]
+    fake.syncState = { paused: false, accounts: [{ did: 'did:plc:a', paused: false, nextSyncAt: '2030-01-01T00:00:00.000Z', running: false }] }
+    const store = createAccountsStore()
+    const stop = connectAccounts({ bridge: fake.api, store })
+    await settle()
+    expect(store.getState().syncState).toEqual(fake.syncState)
+    const calls = fake.listCalls
+    const paused: SyncStateDto = { paused: false, accounts: [{ did: 'did:plc:b', paused: true, nextSyncAt: null, running: false }] }
+    fake.emit('sync:state', paused)
+    expect(store.getState().syncState).toBe(paused)
+    expect(store.getState().accounts?.find((a) => a.did === 'did:plc:b')).toMatchObject({ paused: true, nextSyncAt: null })
+    await settle()
+    expect(fake.listCalls).toBeGreaterThan(calls)
+    stop()
+  })
+
+  it('does without sync.state on a node that lacks it', async () => {
+    const fake = new FakeBridge()
+    const store = createAccountsStore()
+    const stop = connectAccounts({ bridge: fake.api, store })
+    await settle()
+    expect(store.getState()).toMatchObject({ syncState: null, accounts: [] })
+    stop()
+  })
+
   it('reads the list at once and keeps the bridge', async () => {
     const fake = new FakeBridge()
     fake.accounts = [account('did:plc:a')]

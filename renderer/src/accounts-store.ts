@@ -5,7 +5,7 @@
  */
 import { useStore } from 'zustand'
 import { createStore, type StoreApi } from 'zustand/vanilla'
-import type { AccountDto, ErrorDto, P2pdsBridge, SyncProgressDto } from '../../core/api.js'
+import type { AccountDto, ErrorDto, P2pdsBridge, SyncProgressDto, SyncStateDto } from '../../core/api.js'
 import { actionSentence } from './problem.js'
 
 /** How a sync ended, as its `sync:completed` or `sync:failed` event said. */
@@ -33,6 +33,8 @@ export interface AccountsState {
   ended: Record<string, SyncEnd>
   /** Bumped for a DID on every event about it, so a view of that account knows to read it again. */
   changes: Record<string, number>
+  /** The latest pause state and schedule of periodic sync (`sync.state`, `sync:state`); null until read. */
+  syncState: SyncStateDto | null
 
   bridgeReady(bridge: P2pdsBridge): void
   /**
@@ -50,6 +52,8 @@ export interface AccountsState {
   /** A sync completed or failed: the account shows its final state at once. */
   syncEnded(end: SyncEnd): void
   changed(did: string): void
+  /** A new sync state: kept, and each listed account's `paused` and `nextSyncAt` follow it. */
+  syncStateLoaded(state: SyncStateDto): void
 }
 
 function without<T>(record: Record<string, T>, key: string): Record<string, T> {
@@ -71,6 +75,7 @@ export function createAccountsStore(): StoreApi<AccountsState> {
     progress: {},
     ended: {},
     changes: {},
+    syncState: null,
     bridgeReady: (bridge) => set({ bridge }),
     listLoaded: (listed, older = []) =>
       set((s) => {
@@ -100,6 +105,17 @@ export function createAccountsStore(): StoreApi<AccountsState> {
         ended: { ...s.ended, [end.did]: end },
       })),
     changed: (did) => set((s) => ({ changes: { ...s.changes, [did]: (s.changes[did] ?? 0) + 1 } })),
+    syncStateLoaded: (state) =>
+      set((s) => {
+        if (s.accounts === null) return { syncState: state }
+        const byDid = new Map(state.accounts.map((a) => [a.did, a]))
+        const accounts = s.accounts.map((a) => {
+          const st = byDid.get(a.did)
+          if (st === undefined || (a.paused === st.paused && a.nextSyncAt === st.nextSyncAt)) return a
+          return { ...a, paused: st.paused, nextSyncAt: st.nextSyncAt }
+        })
+        return { syncState: state, accounts }
+      }),
   }))
 }
 
@@ -118,7 +134,7 @@ export interface ConnectAccountsInit {
 
 /**
  * Reads the list now and again whenever the node says something changed (`accounts:changed`, a
- * sync completing or failing), keeps sync progress, applies a sync's end to its account as soon as
+ * sync completing or failing, `sync:state`), keeps the sync state (pause, next sync times), keeps sync progress, applies a sync's end to its account as soon as
  * the event arrives, and reads the list again when a status tick shows it is missing or out of
  * date (an event missed while the stream reconnected). Returns the function that stops it.
  */
@@ -156,6 +172,15 @@ export function connectAccounts(init: ConnectAccountsInit): () => void {
     }
   }
 
+  const loadSyncState = async (): Promise<void> => {
+    try {
+      const state = await bridge.sync.state()
+      if (!stopped) store.getState().syncStateLoaded(state)
+    } catch {
+      // An older node without sync.state: the status tick's summary stands in for it.
+    }
+  }
+
   const ended = (end: SyncEnd) => {
     eventTick.set(end.did, ++tick)
     store.getState().syncEnded(end)
@@ -181,8 +206,14 @@ export function connectAccounts(init: ConnectAccountsInit): () => void {
       const s = store.getState()
       if (s.accounts === null || s.listProblem !== null || s.accounts.length !== status.accounts) void refresh()
     }),
+    // A pause or resume, a sync starting or ending, a next sync time moving.
+    bridge.on('sync:state', (state) => {
+      store.getState().syncStateLoaded(state)
+      void refresh()
+    }),
   ]
   void refresh()
+  void loadSyncState()
 
   return () => {
     stopped = true

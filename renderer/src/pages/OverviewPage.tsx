@@ -6,7 +6,9 @@ import { hrefFor } from '../route.js'
 import { Sentence } from '../Sentence.js'
 import { StateBadge } from '../StateBadge.js'
 import { useApp } from '../store.js'
+import { syncSummaryView } from '../sync-view.js'
 import { Uptime } from '../Uptime.js'
+import { useNow } from '../use-now.js'
 import { PageHeader } from './PageHeader.js'
 import { Fact, Panel } from './Panel.js'
 
@@ -29,6 +31,8 @@ export function OverviewPage() {
   const info = useApp((s) => s.info)
   const infoProblem = useApp((s) => s.infoProblem)
   const dash = '–'
+  const now = useNow(15_000)
+  const sync = syncSummaryView(status?.sync, now)
 
   return (
     <section className="page" data-testid="page-overview">
@@ -64,6 +68,22 @@ export function OverviewPage() {
             </Fact>
             <Fact term="Local UI">{status === null ? dash : <Url url={status.listeners.ui} />}</Fact>
             <Fact term="Peer server">{status === null ? dash : <Url url={status.listeners.peer} />}</Fact>
+          </dl>
+        </Panel>
+
+        <Panel title="Sync">
+          <dl className="facts" data-testid="node-sync" data-paused={sync?.paused ?? undefined}>
+            <Fact term="Periodic sync">
+              <span data-testid="node-sync-state">{sync === null ? dash : sync.state}</span>
+            </Fact>
+            <Fact term="Running now">
+              <span data-testid="node-sync-running">{sync === null ? dash : sync.running}</span>
+            </Fact>
+            <Fact term="Next sync">
+              <span data-testid="node-sync-next" title={formatDateTime(status?.sync?.nextSyncAt ?? null)}>
+                {sync === null ? dash : sync.next}
+              </span>
+            </Fact>
           </dl>
         </Panel>
 

@@ -8,6 +8,7 @@ import { collectionLabel } from '../../record-view.js'
 import { hrefFor, recordsHref } from '../../route.js'
 import { useApp } from '../../store.js'
 import { useLoad } from '../../use-load.js'
+import { isAccountPaused, nextSyncLine, nodeSyncPaused } from '../../sync-view.js'
 import { useNow } from '../../use-now.js'
 import { navigate } from '../../use-route.js'
 import { Fact, Panel } from '../Panel.js'
@@ -15,6 +16,7 @@ import { AccountStatusBadge } from './AccountStatusBadge.js'
 import { ActionLine, type ActionResult } from './ActionLine.js'
 import { Breadcrumbs } from './Breadcrumbs.js'
 import { ConfirmDialog } from './ConfirmDialog.js'
+import { SyncPauseToggle } from './SyncPauseToggle.js'
 import { SyncProgress } from './SyncProgress.js'
 import { useExport } from './use-export.js'
 import { Sentence } from '../../Sentence.js'
@@ -163,6 +165,8 @@ function Detail({ detail }: { detail: AccountDetailDto }) {
   const live = useAccounts((s) => s.accounts?.find((a) => a.did === detail.did) ?? null)
   const progress = useAccounts((s) => s.progress[detail.did] ?? null)
   const host = useApp((s) => s.status?.host ?? null)
+  const nodeStatus = useApp((s) => s.status)
+  const syncState = useAccounts((s) => s.syncState)
   const now = useNow(15_000)
   const exporter = useExport(detail.did)
   const [syncing, setSyncing] = useState(false)
@@ -172,7 +176,9 @@ function Detail({ detail }: { detail: AccountDetailDto }) {
 
   // The list's copy is kept current by events; the detail is read again after them.
   const summary = live ?? detail
-  const status = accountStatus(summary, progress)
+  const nodePaused = nodeSyncPaused(syncState, nodeStatus)
+  const status = accountStatus(summary, progress, isAccountPaused(summary, nodePaused))
+  const next = status.kind === 'paused' ? null : nextSyncLine(summary.nextSyncAt, now)
   const name = accountName(summary)
 
   const syncNow = async () => {
@@ -226,6 +232,7 @@ function Detail({ detail }: { detail: AccountDetailDto }) {
         >
           {syncing || summary.syncing ? 'Syncing…' : 'Sync now'}
         </button>
+        <SyncPauseToggle paused={summary.paused === true} did={detail.did} />
         <a className="button" href={recordsHref({ did: detail.did })} data-testid="browse-records">
           Browse records
         </a>
@@ -247,6 +254,11 @@ function Detail({ detail }: { detail: AccountDetailDto }) {
         </button>
       </div>
 
+      {(next !== null || (nodePaused && summary.paused !== true)) && (
+        <p className="muted" data-testid="account-next-sync">
+          {nodePaused && summary.paused !== true ? 'Syncing is paused for all accounts.' : <span title={formatDateTime(summary.nextSyncAt ?? null)}>{next}</span>}
+        </p>
+      )}
       <ActionLine result={syncResult} testId="sync-result" />
       <ActionLine result={exporter.result} testId="export-result" />
       {status.kind === 'syncing' && <SyncProgress progress={progress} />}

@@ -3,10 +3,13 @@ import { accountName, accountStatus } from '../../account-view.js'
 import { useAccounts } from '../../accounts-store.js'
 import { formatBytes, formatCount, formatDateTime, formatRelativeTime, plural } from '../../format.js'
 import { accountHref } from '../../route.js'
+import { useApp } from '../../store.js'
+import { isAccountPaused, nextSyncLine, nodeSyncPaused } from '../../sync-view.js'
 import { useNow } from '../../use-now.js'
 import { PageHeader } from '../PageHeader.js'
 import { AccountStatusBadge } from './AccountStatusBadge.js'
 import { AddAccountForm } from './AddAccountForm.js'
+import { SyncPauseToggle } from './SyncPauseToggle.js'
 import { SyncProgress } from './SyncProgress.js'
 import { Sentence } from '../../Sentence.js'
 
@@ -24,8 +27,9 @@ function BlobCounts({ blobs }: { blobs: AccountDto['blobs'] }) {
   )
 }
 
-function AccountRow({ account, progress, now }: { account: AccountDto; progress: SyncProgressDto | null; now: number }) {
-  const status = accountStatus(account, progress)
+function AccountRow({ account, progress, now, nodePaused }: { account: AccountDto; progress: SyncProgressDto | null; now: number; nodePaused: boolean }) {
+  const status = accountStatus(account, progress, isAccountPaused(account, nodePaused))
+  const next = status.kind === 'paused' ? null : nextSyncLine(account.nextSyncAt, now)
   const name = accountName(account)
   return (
     <li>
@@ -49,6 +53,11 @@ function AccountRow({ account, progress, now }: { account: AccountDto; progress:
             <BlobCounts blobs={account.blobs} />
           </li>
           <li>{formatBytes(account.storageBytes)}</li>
+          {next !== null && (
+            <li title={formatDateTime(account.nextSyncAt ?? null)} data-testid="account-next-sync">
+              {next}
+            </li>
+          )}
         </ul>
         {status.kind === 'syncing' && <SyncProgress progress={progress} />}
         {status.sentence !== null && status.kind !== 'syncing' && (
@@ -67,10 +76,15 @@ export function AccountList() {
   const listProblem = useAccounts((s) => s.listProblem)
   const progress = useAccounts((s) => s.progress)
   const now = useNow(15_000)
+  const syncState = useAccounts((s) => s.syncState)
+  const status = useApp((s) => s.status)
+  const nodePaused = nodeSyncPaused(syncState, status)
 
   return (
     <>
-      <PageHeader title="Accounts" />
+      <PageHeader title="Accounts">
+        <SyncPauseToggle paused={nodePaused} className="button page-head-action" />
+      </PageHeader>
       <p className="lede">Complete, verified copies of AT Protocol accounts, kept on this computer and browsable offline.</p>
       <div className="panel add-panel">
         <AddAccountForm />
@@ -90,7 +104,7 @@ export function AccountList() {
       ) : (
         <ul className="account-list" aria-label="Accounts backed up">
           {accounts.map((a) => (
-            <AccountRow key={a.did} account={a} progress={progress[a.did] ?? null} now={now} />
+            <AccountRow key={a.did} account={a} progress={progress[a.did] ?? null} now={now} nodePaused={nodePaused} />
           ))}
         </ul>
       )}
