@@ -12,6 +12,7 @@
  *   limit of the safe fetch counts only time spent waiting on the server, not here.
  */
 import { AbortError } from '../errors.js'
+import { sleep } from '../timers.js'
 
 /** A `fetch`-compatible function (the node's safe fetch). */
 export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>
@@ -129,22 +130,4 @@ export function throttle(source: ReadableStream<Uint8Array>, bucket: TokenBucket
     },
     { highWaterMark: 0 },
   )
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(new AbortError())
-      return
-    }
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(new AbortError())
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }

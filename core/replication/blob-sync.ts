@@ -21,6 +21,7 @@ import { CID } from 'multiformats/cid'
 import { AbortError, P2pdsError, PdsRequestError, throwIfAborted } from '../errors.js'
 import type { AbortOptions, BlobInfo, RepoStore } from '../storage/types.js'
 import { responseBody, xrpcGet, type FetchLike } from './pds-client.js'
+import { sleep } from '../timers.js'
 
 /** Progress of a blob sync. */
 export interface BlobSyncProgress {
@@ -255,23 +256,4 @@ function isTransient(err: unknown): boolean {
 
 function reasonOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // An abort listener added to an already-aborted signal never fires.
-    if (signal?.aborted === true) {
-      reject(new AbortError())
-      return
-    }
-    const onAbort = () => {
-      clearTimeout(t)
-      reject(new AbortError())
-    }
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }
