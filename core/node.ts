@@ -280,12 +280,12 @@ class Node implements P2pdsNode {
           bridgeFile: this.#init.bridgeFile ?? BUILD_DIRS.browserBridge,
           downloads: {
             car: async ({ did, rev }, signal) => {
-              const account = (await accounts.list()).find((a) => a.did === did)
+              const account = await storage.repos.getAccount(did)
               const exp = await accounts.carStream(did, rev, signal)
               return { filename: exportFileName(account?.handle ?? null, did, exp.rev, 'car'), contentType: 'application/vnd.ipld.car', items: 0, body: exp.car }
             },
             blobs: async ({ did }, signal) => {
-              const account = (await accounts.list()).find((a) => a.did === did)
+              const account = await storage.repos.getAccount(did)
               const tar = await accounts.blobsTar(did, signal)
               return { filename: exportFileName(account?.handle ?? null, did, 'blobs', 'tar'), contentType: 'application/x-tar', items: tar.items, body: tar.body }
             },
