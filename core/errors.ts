@@ -646,3 +646,24 @@ export class AccountPausedError extends P2pdsError {
     )
   }
 }
+
+/** The data key that protects secrets at rest cannot be read or made. */
+export class SecretKeyError extends P2pdsError {
+  override name = 'SecretKeyError'
+  override readonly code = 'ERR_SECRET_KEY'
+}
+
+/**
+ * A sealed secret cannot be opened: it was sealed with another data key (P2PDS_SECRET or the key
+ * file changed), for another purpose, or its bytes were altered.
+ */
+export class SecretUnreadableError extends P2pdsError {
+  override name = 'SecretUnreadableError'
+  override readonly code = 'ERR_SECRET_UNREADABLE'
+
+  constructor(readonly purpose: string) {
+    super(
+      `A stored secret (${purpose}) cannot be decrypted: it was sealed with another data key (P2PDS_SECRET, SECRET_KEY_FILE or the system keychain changed) or it was altered. Log in again or restore the original key.`,
+    )
+  }
+}
