@@ -8,8 +8,10 @@
  * bytes and honours an abort signal. Each block's CID is checked with node:crypto SHA-256 here
  * (the upstream check is skipped, so hashing happens once).
  */
+import { hash } from 'node:crypto'
 import { BlockMap, readCarReader, writeCarStream } from '@atproto/repo'
 import { parseCid, type Cid } from '@atproto/lex-data'
+import { CID } from 'multiformats/cid'
 import {
   AbortError,
   BlockHashMismatchError,
@@ -21,6 +23,7 @@ import {
 } from '../errors.js'
 import { digestMatches, isDaslCid } from '../storage/cid.js'
 import type { AbortOptions, Block } from '../storage/types.js'
+import { DASL_CID_BYTES, daslCidString, isDaslCidPrefix } from './cid-string.js'
 
 /** How {@link readRepoCar} reads. */
 export interface ReadRepoCarOptions extends AbortOptions {
@@ -56,10 +59,123 @@ export async function readRepoCar(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: ReadRepoCarOptions = {},
 ): Promise<ReceivedCar> {
+  const blocks = new BlockMap()
+  const read = await readCar(did, source, options, (cid, bytes) => {
+    blocks.set(cid, bytes)
+  })
+  return { ...read, blocks }
+}
+
+/** A verified block as {@link streamRepoCar} hands it on. */
+export interface StreamedBlock {
+  /** The CID in its one accepted string form (base32). */
+  cid: string
+  /** The bytes (a view into the chunk they arrived in: copy them to keep them). */
+  bytes: Uint8Array
+}
+
+/** How {@link streamRepoCar} reads. */
+export interface StreamRepoCarOptions extends ReadRepoCarOptions {
+  /**
+   * Receives the verified blocks in batches, in CAR order; the next batch is read once the
+   * returned promise settles, and a rejection stops the read.
+   */
+  onBlocks(blocks: StreamedBlock[]): Promise<void> | void
+  /** Bytes of blocks in one batch (a batch ends at the first block reaching it). @default 1 MiB */
+  batchBytes?: number
+}
+
+/**
+ * Reads a repository CAR like {@link readRepoCar}, but keeps nothing: each block is checked
+ * (DASL CID, bytes hash to it) and handed to `onBlocks`, so memory stays bounded by one batch
+ * whatever the repository's size. Resolves with the root, bytes and blocks read.
+ *
+ * The header is parsed by `@atproto/repo`; the blocks after it are read here, straight from the
+ * received chunks: a block is a varint length, a 36-byte DASL CID and the bytes, so no CID object
+ * is built (the string form is written directly) and nothing but the batch is allocated per block.
+ */
+export async function streamRepoCar(
+  did: string,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: StreamRepoCarOptions,
+): Promise<Omit<ReceivedCar, 'blocks'>> {
+  throwIfAborted(options.signal)
+  const limit = options.batchBytes ?? 1024 * 1024
+  const every = options.progressEvery ?? 256
+  const reader = new ChunkReader(source, options.signal)
+  let batch: StreamedBlock[] = []
+  let batchBytes = 0
+  const flush = async () => {
+    const full = batch
+    batch = []
+    batchBytes = 0
+    try {
+      await options.onBlocks(full)
+    } catch (err) {
+      // The receiver's failure (storage, abort), not the CAR's: passed through unchanged.
+      throw new SourceError(err)
+    }
+    // Let timers and I/O in between batches when the whole body is already buffered.
+    await yieldToEventLoop()
+  }
+  let blockCount = 0
+  let headerRead = false
+  try {
+    const car = await readCarReader(reader, { skipCidVerification: true })
+    headerRead = true
+    if (car.roots.length !== 1) throw new MalformedCarError(did, `it has ${car.roots.length} roots, a repository has exactly one`)
+    for (;;) {
+      const length = await reader.readVarint()
+      if (length === null) break
+      const block = reader.takeBuffered(length) ?? (await reader.read(length))
+      if (block.byteLength < length) throw new Error('the CAR ends inside a block')
+      if (!isDaslCidPrefix(block)) throw notDasl(did, block)
+      const bytes = block.subarray(DASL_CID_BYTES)
+      if (!digestIn(block, bytes)) throw new BlockHashMismatchError(did, daslCidString(block))
+      batch.push({ cid: daslCidString(block), bytes })
+      batchBytes += bytes.byteLength
+      blockCount++
+      if (blockCount % every === 0) options.onProgress?.({ blocks: blockCount, bytes: reader.bytesRead })
+      if (batchBytes >= limit) await flush()
+    }
+    if (batch.length > 0) await flush()
+    options.onProgress?.({ blocks: blockCount, bytes: reader.bytesRead })
+    return { root: car.roots[0]!, bytes: reader.bytesRead, blockCount }
+  } catch (err) {
+    throw await readFailure(did, reader, headerRead, options.signal, err)
+  }
+}
+
+/** Whether the SHA-256 of `bytes` is the digest in the DASL CID that starts `block`. */
+function digestIn(block: Uint8Array, bytes: Uint8Array): boolean {
+  const digest = hash('sha256', bytes, 'buffer')
+  for (let i = 0; i < 32; i++) if (digest[i] !== block[4 + i]) return false
+  return true
+}
+
+/** The error for a block that does not start with a DASL CID. */
+function notDasl(did: string, block: Uint8Array): P2pdsError {
+  let cid: string
+  try {
+    cid = CID.decodeFirst(block)[0].toString()
+  } catch (err) {
+    return new MalformedCarError(did, 'a block does not start with a CID', { cause: err })
+  }
+  return new UnsupportedCidError(did, cid)
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+/** Reads and checks a CAR, handing each verified block to `sink` in order. */
+async function readCar(
+  did: string,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: ReadRepoCarOptions,
+  sink: (cid: Cid, bytes: Uint8Array) => Promise<void> | void,
+): Promise<Omit<ReceivedCar, 'blocks'>> {
   throwIfAborted(options.signal)
   const reader = new ChunkReader(source, options.signal)
   const every = options.progressEvery ?? 256
-  const blocks = new BlockMap()
   let blockCount = 0
   let headerRead = false
   try {
@@ -72,25 +188,36 @@ export async function readRepoCar(
     for await (const { cid, bytes } of car.blocks) {
       if (!isDaslCid(cid)) throw new UnsupportedCidError(did, cid.toString())
       if (!digestMatches(cid, bytes)) throw new BlockHashMismatchError(did, cid.toString())
-      blocks.set(cid, bytes)
+      try {
+        const pending = sink(cid, bytes)
+        if (pending !== undefined) await pending
+      } catch (err) {
+        // The receiver's failure (storage, abort), not the CAR's: passed through unchanged.
+        throw new SourceError(err)
+      }
       blockCount++
       if (blockCount % every === 0) options.onProgress?.({ blocks: blockCount, bytes: reader.bytesRead })
     }
     options.onProgress?.({ blocks: blockCount, bytes: reader.bytesRead })
-    return { root: car.roots[0]!, blocks, bytes: reader.bytesRead, blockCount }
+    return { root: car.roots[0]!, bytes: reader.bytesRead, blockCount }
   } catch (err) {
-    await reader.close()
-    if (err instanceof SourceError) throw err.cause
-    if (err instanceof P2pdsError) throw err
-    if (options.signal?.aborted === true) throw new AbortError()
-    // Before a header was read, a short body is not a CAR at all (an HTML error page, nothing).
-    if (!headerRead) {
-      const detail = reader.bytesRead === 0 ? 'the response is empty' : 'it does not start with a CAR header'
-      throw new MalformedCarError(did, detail, { cause: err })
-    }
-    if (reader.ended) throw new TruncatedCarError(did, reader.bytesRead)
-    throw new MalformedCarError(did, err instanceof Error ? err.message : String(err), { cause: err })
+    throw await readFailure(did, reader, headerRead, options.signal, err)
   }
+}
+
+/** Closes the reader and says why reading a CAR failed, as the error to throw. */
+async function readFailure(did: string, reader: ChunkReader, headerRead: boolean, signal: AbortSignal | undefined, err: unknown): Promise<unknown> {
+  await reader.close()
+  if (err instanceof SourceError) return err.cause
+  if (err instanceof P2pdsError) return err
+  if (signal?.aborted === true) return new AbortError()
+  // Before a header was read, a short body is not a CAR at all (an HTML error page, nothing).
+  if (!headerRead) {
+    const detail = reader.bytesRead === 0 ? 'the response is empty' : 'it does not start with a CAR header'
+    return new MalformedCarError(did, detail, { cause: err })
+  }
+  if (reader.ended) return new TruncatedCarError(did, reader.bytesRead)
+  return new MalformedCarError(did, err instanceof Error ? err.message : String(err), { cause: err })
 }
 
 /**
@@ -104,7 +231,7 @@ export function writeCar(root: string, blocks: AsyncIterable<Block> | Iterable<B
   return writeCarStream(parseCid(root), asCarBlocks())
 }
 
-/** An error thrown by the source of a CAR (not by the CAR's content). */
+/** An error thrown by the source of a CAR or by its receiver (not by the CAR's content). */
 class SourceError extends Error {
   constructor(override readonly cause: unknown) {
     super('CAR source failed')
@@ -120,6 +247,8 @@ class ChunkReader {
   readonly #iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array>
   readonly #signal: AbortSignal | undefined
   #chunks: Uint8Array[] = []
+  /** Where the unread part of `#chunks[0]` starts. */
+  #offset = 0
   #buffered = 0
   #sourceDone = false
   /** Bytes taken from the source so far. */
@@ -137,6 +266,46 @@ class ChunkReader {
   }
 
   async read(n: number): Promise<Uint8Array> {
+    if (this.#buffered < n) await this.#fill(n)
+    if (this.#buffered < n) {
+      this.ended = true
+      // Upstream reads varints one byte at a time and treats an empty read as the end of the CAR.
+      if (n > 1 || this.#buffered > 0) throw new Error('the CAR ends inside a block')
+      return new Uint8Array(0)
+    }
+    return this.#take(n)
+  }
+
+  /** `n` bytes if they are already buffered (no waiting), else undefined. */
+  takeBuffered(n: number): Uint8Array | undefined {
+    return this.#buffered >= n ? this.#take(n) : undefined
+  }
+
+  /**
+   * An unsigned varint (a block's length), or null at the end of the CAR; throws when the CAR
+   * ends inside one. Reads byte by byte without allocating.
+   */
+  async readVarint(): Promise<number | null> {
+    let value = 0
+    for (let shift = 0; shift < 49; shift += 7) {
+      if (this.#buffered === 0) await this.#fill(1)
+      if (this.#buffered === 0) {
+        this.ended = true
+        if (shift === 0) return null
+        throw new Error('the CAR ends inside a block length')
+      }
+      const first = this.#chunks[0]!
+      const byte = first[this.#offset]!
+      this.#offset++
+      this.#buffered--
+      if (this.#offset === first.byteLength) this.#shift()
+      value += (byte & 0x7f) * 2 ** shift
+      if (byte < 0x80) return value
+    }
+    throw new Error('a block length is not a valid varint')
+  }
+
+  async #fill(n: number): Promise<void> {
     while (this.#buffered < n && !this.#sourceDone) {
       if (this.#signal?.aborted === true) throw new AbortError()
       let next: IteratorResult<Uint8Array>
@@ -155,22 +324,22 @@ class ChunkReader {
       this.#buffered += chunk.byteLength
       this.bytesRead += chunk.byteLength
     }
-    if (this.#buffered < n) {
-      this.ended = true
-      // Upstream reads varints one byte at a time and treats an empty read as the end of the CAR.
-      if (n > 1 || this.#buffered > 0) throw new Error('the CAR ends inside a block')
-      return new Uint8Array(0)
-    }
-    return this.#take(n)
+  }
+
+  /** Drops the first chunk, read to its end. */
+  #shift(): void {
+    this.#chunks.shift()
+    this.#offset = 0
   }
 
   #take(n: number): Uint8Array {
     const first = this.#chunks[0]!
-    if (first.byteLength >= n) {
+    const available = first.byteLength - this.#offset
+    if (available >= n) {
       // A view, not a copy: block bytes point into the chunk they arrived in.
-      const out = first.subarray(0, n)
-      if (first.byteLength === n) this.#chunks.shift()
-      else this.#chunks[0] = first.subarray(n)
+      const out = first.subarray(this.#offset, this.#offset + n)
+      this.#offset += n
+      if (available === n) this.#shift()
       this.#buffered -= n
       return out
     }
@@ -178,11 +347,11 @@ class ChunkReader {
     let filled = 0
     while (filled < n) {
       const chunk = this.#chunks[0]!
-      const take = Math.min(chunk.byteLength, n - filled)
-      out.set(chunk.subarray(0, take), filled)
+      const take = Math.min(chunk.byteLength - this.#offset, n - filled)
+      out.set(chunk.subarray(this.#offset, this.#offset + take), filled)
       filled += take
-      if (take === chunk.byteLength) this.#chunks.shift()
-      else this.#chunks[0] = chunk.subarray(take)
+      this.#offset += take
+      if (this.#offset === chunk.byteLength) this.#shift()
     }
     this.#buffered -= n
     return out
@@ -190,6 +359,7 @@ class ChunkReader {
 
   async close(): Promise<void> {
     this.#chunks = []
+    this.#offset = 0
     this.#buffered = 0
     if (!this.#sourceDone) {
       this.#sourceDone = true

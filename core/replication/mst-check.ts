@@ -14,7 +14,7 @@
  * not walked again: only their layer and their first and last keys are checked where they sit,
  * which reads O(depth) nodes.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { decode } from '@atproto/lex-cbor'
 import { CBOR_DATA_CODEC, isCid, type Cid } from '@atproto/lex-data'
 import { IncompleteRepoError, MalformedRepoError, throwIfAborted } from '../errors.js'
@@ -35,6 +35,14 @@ export interface MstCheckInit extends AbortOptions {
   isVerified?(cid: Cid): Promise<boolean> | boolean
 }
 
+/** Where {@link walkMst} hands on what it walked, instead of collecting it. */
+export interface MstWalkInit extends MstCheckInit {
+  /** Called for every node walked (not the skipped, already-verified ones), root first. */
+  onNode(cid: Cid, bytes: Uint8Array): Promise<void> | void
+  /** Called for every record in walked nodes, in key order. */
+  onLeaf(key: string, cid: Cid): Promise<void> | void
+}
+
 /** What {@link checkMst} walked. */
 export interface MstCheckResult {
   /** Nodes walked (not the skipped, already-verified ones), with their bytes, root first. */
@@ -50,13 +58,17 @@ interface MstNode {
 }
 
 const MAX_KEY_LENGTH = 1024
-const KEY_PART = /^[a-zA-Z0-9_~\-:.]+$/
+// `collection/rkey`: exactly one slash, both parts non-empty, allowed characters only.
+const KEY = /^[a-zA-Z0-9_~\-:.]+\/[a-zA-Z0-9_~\-:.]+$/
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/
 
 /** The layer a key belongs on: leading zero bits of SHA-256(key), counted two at a time. */
 export function keyLayer(key: string): number {
-  const hash = createHash('sha256').update(key, 'latin1').digest()
+  // One-shot hashing; a string is hashed as UTF-8, which equals latin1 for the ASCII of valid keys.
+  const digest = hash('sha256', ASCII.test(key) ? key : Buffer.from(key, 'latin1'), 'buffer')
   let zeros = 0
-  for (const byte of hash) {
+  for (const byte of digest) {
     if (byte < 64) zeros++
     if (byte < 16) zeros++
     if (byte < 4) zeros++
@@ -68,26 +80,41 @@ export function keyLayer(key: string): number {
 
 /** Whether `key` is a valid MST key: `collection/rkey`, both non-empty, allowed characters only. */
 export function isValidMstKey(key: string): boolean {
-  if (key.length > MAX_KEY_LENGTH) return false
-  const parts = key.split('/')
-  return parts.length === 2 && KEY_PART.test(parts[0]!) && KEY_PART.test(parts[1]!)
+  return key.length <= MAX_KEY_LENGTH && KEY.test(key)
 }
 
 /** Verifies the tree under `root`; rejects with `MalformedRepoError` or `IncompleteRepoError`. */
 export async function checkMst(root: Cid, init: MstCheckInit): Promise<MstCheckResult> {
+  const nodes: MstCheckResult['nodes'] = []
+  const leaves: MstCheckResult['leaves'] = []
+  const walker = new Walker({
+    ...init,
+    onNode: (cid, bytes) => void nodes.push({ cid, bytes }),
+    onLeaf: (key, cid) => void leaves.push({ key, cid }),
+  })
+  await walker.walk(root, null)
+  return { nodes, leaves }
+}
+
+/**
+ * Verifies the tree under `root` like {@link checkMst}, handing nodes and records to `onNode` /
+ * `onLeaf` as it goes instead of collecting them (memory grows with the tree's depth, not its
+ * size). Resolves with how many of each it walked.
+ */
+export async function walkMst(root: Cid, init: MstWalkInit): Promise<{ nodes: number; leaves: number }> {
   const walker = new Walker(init)
   await walker.walk(root, null)
-  return { nodes: walker.nodes, leaves: walker.leaves }
+  return { nodes: walker.nodeCount, leaves: walker.leafCount }
 }
 
 class Walker {
-  readonly nodes: MstCheckResult['nodes'] = []
-  readonly leaves: MstCheckResult['leaves'] = []
-  readonly #init: MstCheckInit
+  nodeCount = 0
+  leafCount = 0
+  readonly #init: MstWalkInit
   /** The last key seen in key order, so order is checked across node boundaries. */
   #lastKey = ''
 
-  constructor(init: MstCheckInit) {
+  constructor(init: MstWalkInit) {
     this.#init = init
   }
 
@@ -104,7 +131,9 @@ class Walker {
     }
     const bytes = await this.#read(cid)
     const node = this.#decode(cid, bytes)
-    this.nodes.push({ cid, bytes })
+    this.nodeCount++
+    const sunk = this.#init.onNode(cid, bytes)
+    if (sunk !== undefined) await sunk
     const first = node.entries[0]
     if (first === undefined) {
       if (node.left === null) {
@@ -122,7 +151,9 @@ class Walker {
       if (this.#init.hasRecord !== undefined && !(await this.#init.hasRecord(entry.value))) {
         throw new IncompleteRepoError(this.#init.did, entry.value.toString(), `record ${entry.key}`)
       }
-      this.leaves.push({ key: entry.key, cid: entry.value })
+      this.leafCount++
+      const leaf = this.#init.onLeaf(entry.key, entry.value)
+      if (leaf !== undefined) await leaf
       if (entry.right !== null) await this.#walkChild(cid, entry.right, nodeLayer)
     }
   }
@@ -202,9 +233,7 @@ class Walker {
 }
 
 function latin1(bytes: Uint8Array): string {
-  let s = ''
-  for (const b of bytes) s += String.fromCharCode(b)
-  return s
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
 }
 
 function commonPrefix(a: string, b: string): number {

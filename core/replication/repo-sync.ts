@@ -2,10 +2,14 @@
  * Repository sync: fetch an account's repository from its PDS, verify it completely, and store it
  * in one transaction — or store nothing.
  *
- * Full sync streams `com.atproto.sync.getRepo` into memory as verified blocks (the CAR is held
- * once, as its blocks), then checks the commit (DID, signature, rev moving forward) and the whole
- * MST (well-formed, every record present) before `RepoStore.applyCommit` writes blocks, commit,
- * record index, references and blob rows together.
+ * Full sync streams `com.atproto.sync.getRepo` block by block (each checked against its CID) into
+ * the storage's staging area (`RepoStorage.staging`: TEMP tables of `pds.db`, invisible in the real
+ * tables), noting the blob references of received records on the way, then checks the commit
+ * (DID, signature, rev moving forward) and walks the whole MST (well-formed, every record present)
+ * reading from there, staging the nodes and records it finds; `StagedRepo.apply` then writes
+ * blocks, commit, record index, references and blob rows in one transaction. Memory stays bounded
+ * by a batch of blocks and the tree's depth. A storage without staging gets the same checks over
+ * the repository held in memory (the CAR once, as its blocks) and `RepoStore.applyCommit`.
  *
  * Incremental sync asks for `getRepo?since=<our rev>`: the PDS sends only blocks written since.
  * The new commit is checked the same way; the MST walk skips subtrees this account already holds
@@ -29,11 +33,22 @@ import {
   throwIfAborted,
   toErrorDto,
 } from '../errors.js'
-import type { AccountIdentity, Block, BlobRefInput, BlockKind, RecordRef, RepoHead, RepoStorage } from '../storage/types.js'
+import type {
+  AccountIdentity,
+  Block,
+  BlobRefInput,
+  BlockKind,
+  RecordRef,
+  RepoHead,
+  RepoStorage,
+  StagedRepo,
+  SyncStaging,
+} from '../storage/types.js'
 import { BlockStoreReader } from './blockstore-reader.js'
-import { readRepoCar, type ReceivedCar } from './car.js'
+import { cidString } from './cid-string.js'
+import { readRepoCar, streamRepoCar, type ReadRepoCarOptions, type ReceivedCar } from './car.js'
 import { assertSigningKey, checkCommit, type CheckedCommit } from './commit-check.js'
-import { checkMst, type MstCheckResult } from './mst-check.js'
+import { checkMst, walkMst, type MstCheckResult } from './mst-check.js'
 import { responseBody, xrpcGet, type XrpcTarget } from './pds-client.js'
 import type { SyncOptions, SyncPhase, SyncSummary } from './types.js'
 
@@ -128,6 +143,8 @@ class RepoSyncRun {
   }
 
   async #syncFull(head: RepoHead | null): Promise<SyncSummary> {
+    const staging = this.#storage.staging
+    if (staging !== undefined) return this.#syncFullStaged(head, staging)
     const car = await this.#download({ did: this.#did })
     this.#progress('verifying')
     if (head !== null && car.root.toString() === head.cid) return this.#unchanged(head, 'full')
@@ -159,6 +176,94 @@ class RepoSyncRun {
       counts.deletes++
     }
     return this.#store(head, { car, commit, commitBytes, mst, records, counts }, 'full')
+  }
+
+  /**
+   * A full sync through a staging area: blocks go there as they arrive (with the blob references
+   * of any record among them), the commit and MST are verified reading from there, and the new
+   * head is written from there in one transaction. Memory stays bounded by a batch of blocks and
+   * the MST's depth, whatever the repository's size.
+   */
+  async #syncFullStaged(head: RepoHead | null, staging: SyncStaging): Promise<SyncSummary> {
+    const { signal } = this.#options
+    const staged = await staging.open(this.#did, { signal })
+    try {
+      const root = await this.#downloadStaged(staged)
+      this.#progress('verifying')
+      if (head !== null && root.toString() === head.cid) return await this.#unchanged(head, 'full')
+      const getBlock = async (cid: Cid) => (await staged.getBlock(cidString(cid), { signal })) ?? (await this.#localBlock(cid))
+      const commitBytes = await getBlock(root)
+      if (commitBytes === undefined) throw new IncompleteRepoError(this.#did, root.toString(), 'commit')
+      const commit = await checkCommit(this.#did, this.#account.signingKey, root, commitBytes)
+      if (head !== null && !(commit.rev > head.rev)) throw new RevNotForwardError(this.#did, head.rev, commit.rev)
+
+      // The walk's nodes and records go to the staging area in batches.
+      let refs: Array<{ cid: string; kind: BlockKind }> = [{ cid: commit.cid.toString(), kind: 'commit' }]
+      let records: RecordRef[] = []
+      const flush = async () => {
+        if (refs.length > 0) await staged.putRefs(refs, { signal })
+        if (records.length > 0) await staged.putRecords(records, { signal })
+        refs = []
+        records = []
+      }
+      await walkMst(commit.data, {
+        did: this.#did,
+        signal,
+        getBlock,
+        onNode: (cid) => {
+          refs.push({ cid: cidString(cid), kind: 'mst' })
+          if (refs.length >= STAGE_BATCH) return flush()
+        },
+        onLeaf: (key, cid) => {
+          records.push({ ...splitKey(key), cid: cidString(cid) })
+          if (records.length >= STAGE_BATCH) return flush()
+        },
+      })
+      await flush()
+      const missing = await staged.firstMissingRecord({ signal })
+      if (missing !== null) throw new IncompleteRepoError(this.#did, missing.cid, `record ${missing.collection}/${missing.rkey}`)
+
+      // Records not received but already stored (another account has them) are new to this one.
+      const blobs: BlobRefInput[] = []
+      const toScan = await staged.storedRecordsToScan({ signal })
+      for (let i = 0; i < toScan.length; i += STAGE_BATCH) {
+        const found = await this.#storage.blocks.getBlocks(toScan.slice(i, i + STAGE_BATCH), { signal })
+        if (found.missing.length > 0) throw new IncompleteRepoError(this.#did, found.missing[0]!, 'record')
+        for (const bytes of found.blocks.values()) blobs.push(...blobRefs(bytes))
+      }
+
+      throwIfAborted(signal)
+      this.#progress('storing')
+      const applied = await staged.apply(
+        {
+          expectedHead: head?.cid ?? null,
+          commit: {
+            cid: commit.cid.toString(),
+            rev: commit.rev,
+            dataCid: commit.data.toString(),
+            prevCid: commit.prev?.toString() ?? null,
+            source: 'full',
+          },
+          blobs,
+          at: this.#now(),
+        },
+        { signal },
+      )
+      return {
+        ...this.#summaryBase('full'),
+        rev: commit.rev,
+        cid: commit.cid.toString(),
+        dataCid: commit.data.toString(),
+        creates: applied.creates,
+        updates: applied.updates,
+        deletes: applied.deletes,
+        blocksStored: applied.blocksWritten,
+        bytesStored: applied.bytesWritten,
+        newBlobs: applied.newBlobs,
+      }
+    } finally {
+      staged.close()
+    }
   }
 
   async #syncDiff(head: RepoHead): Promise<SyncSummary> {
@@ -304,6 +409,33 @@ class RepoSyncRun {
   }
 
   async #download(params: Record<string, string>): Promise<ReceivedCar> {
+    return this.#fetchCar(params, (body, options) => readRepoCar(this.#did, body, options))
+  }
+
+  /** Streams the whole repository into `staged`, noting the blob references of received records. */
+  async #downloadStaged(staged: StagedRepo): Promise<Cid> {
+    const { signal } = this.#options
+    const car = await this.#fetchCar({ did: this.#did }, (body, options) =>
+      streamRepoCar(this.#did, body, {
+        ...options,
+        onBlocks: async (blocks) => {
+          await staged.putBlocks(blocks, { signal })
+          for (const block of blocks) {
+            if (!mayHoldBlobs(block.bytes)) continue
+            const refs = blobRefs(block.bytes)
+            if (refs.length > 0) await staged.putBlobRefs(block.cid, refs, { signal })
+          }
+        },
+      }),
+    )
+    return car.root
+  }
+
+  /** Asks for `getRepo` and reads the CAR with `read`, counting bytes and blocks for progress. */
+  async #fetchCar<T extends { bytes: number; blockCount: number }>(
+    params: Record<string, string>,
+    read: (body: AsyncIterable<Uint8Array>, options: ReadRepoCarOptions) => Promise<T>,
+  ): Promise<T> {
     this.#progress('requesting')
     const res = await xrpcGet(this.#target, GET_REPO, params, 'application/vnd.ipld.car')
     // Content-Length counts encoded bytes; only meaningful for progress when not compressed.
@@ -311,7 +443,7 @@ class RepoSyncRun {
     const totalBytes = res.headers.get('content-encoding') === null && length > 0 ? this.#bytes + length : undefined
     const base = { bytes: this.#bytes, blocks: this.#blocks }
     try {
-      const car = await readRepoCar(this.#did, responseBody(this.#target, GET_REPO, res), {
+      const car = await read(responseBody(this.#target, GET_REPO, res), {
         signal: this.#options.signal,
         onProgress: (p) => this.#progress('downloading', base.blocks + p.blocks, base.bytes + p.bytes, totalBytes),
       })
@@ -352,6 +484,17 @@ class RepoSyncRun {
     if (cb === undefined) return
     cb(totalBytes === undefined ? { did: this.#did, phase, blocks, bytes } : { did: this.#did, phase, blocks, bytes, totalBytes })
   }
+}
+
+// Every blob reference, typed or legacy, has a "mimeType" key: its DAG-CBOR text-string encoding.
+const MIME_TYPE_KEY = Buffer.from([0x68, ...Buffer.from('mimeType', 'ascii')])
+
+/** Rows staged or written per batch during a staged full sync. */
+const STAGE_BATCH = 4096
+
+/** Whether a block may hold a blob reference (most do not, and are not decoded). */
+function mayHoldBlobs(bytes: Uint8Array): boolean {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(MIME_TYPE_KEY) >= 0
 }
 
 /** Blob references in a record block (typed and legacy); none when it does not decode. */

@@ -367,4 +367,75 @@ export interface RepoStorage {
   blocks: BlockStore
   /** What is known about each account and which blocks it needs. */
   repos: RepoStore
+  /**
+   * Where a full sync keeps what it receives until the whole commit is verified, so memory stays
+   * bounded whatever the repository's size. @default none: a full sync holds the repository in memory
+   */
+  staging?: SyncStaging
+}
+
+/** Staging areas for full syncs; see {@link StagedRepo}. */
+export interface SyncStaging {
+  /**
+   * Opens a new, empty staging area for one full sync of `did`. Nothing staged is visible in the
+   * stores until {@link StagedRepo.apply}; a staging area left by a crash is gone on restart.
+   */
+  open(did: string, options?: AbortOptions): Promise<StagedRepo>
+}
+
+/**
+ * What one full sync received and verified so far, outside the stores. Blocks are staged as they
+ * arrive (already checked against their CIDs), then the walk of the commit's MST stages the blocks
+ * the commit needs and its records; {@link apply} writes the new head from there in one
+ * transaction, and {@link close} drops everything staged.
+ */
+export interface StagedRepo {
+  /** The account. */
+  readonly did: string
+  /** Stages received blocks (their bytes already hash to their CIDs). */
+  putBlocks(blocks: Iterable<Block>, options?: AbortOptions): Promise<void>
+  /** Notes the blob references found in a staged record block. */
+  putBlobRefs(recordCid: string, blobs: Iterable<BlobRefInput>, options?: AbortOptions): Promise<void>
+  /** A staged block's bytes, or undefined when none was received under `cid`. */
+  getBlock(cid: string, options?: AbortOptions): Promise<Uint8Array | undefined>
+  /** Notes blocks the new head needs other than records: its commit and MST nodes. */
+  putRefs(refs: Iterable<{ cid: string; kind: BlockKind }>, options?: AbortOptions): Promise<void>
+  /** Stages the records of the new head, in key order (a record's block is needed too). */
+  putRecords(records: Iterable<RecordRef>, options?: AbortOptions): Promise<void>
+  /** The first staged record (key order) whose block is neither staged nor stored, or null. */
+  firstMissingRecord(options?: AbortOptions): Promise<RecordRef | null>
+  /**
+   * Records whose block was not received but is stored, and which the account does not reference
+   * yet: the caller scans them for blobs (received ones were noted through {@link putBlobRefs}).
+   */
+  storedRecordsToScan(options?: AbortOptions): Promise<string[]>
+  /**
+   * Writes the staged commit as the account's new head in ONE transaction: the needed blocks
+   * (those not stored yet), the commit row, the head, the record index (creates, updates and
+   * deletes against the previous head's), references, and blob rows for records the account did
+   * not reference before. Refuses and changes nothing like {@link RepoStore.applyCommit}.
+   */
+  apply(write: StagedCommitWrite, options?: AbortOptions): Promise<StagedCommitApplied>
+  /** Drops the staging area; safe to call more than once. */
+  close(): void
+}
+
+/** The head {@link StagedRepo.apply} writes. */
+export interface StagedCommitWrite {
+  /** The head CID the caller read before verifying (null: the account had none). */
+  expectedHead: string | null
+  /** The new head commit. */
+  commit: Omit<CommitInfo, 'did' | 'seenAt'>
+  /** Blobs of records scanned outside the staging area (see {@link StagedRepo.storedRecordsToScan}). @default none */
+  blobs?: Iterable<BlobRefInput>
+  /** Unix ms. */
+  at: number
+}
+
+/** What {@link StagedRepo.apply} changed. */
+export interface StagedCommitApplied extends CommitApplied {
+  /** Records new at the head, changed, and gone since the previous head. */
+  creates: number
+  updates: number
+  deletes: number
 }
