@@ -44,7 +44,8 @@ import type { IdentityResolver } from './identity/index.js'
 import { exportCar, getRecord, listRecords, syncBlobs, syncRepo, verifyBlocks, verifyHead } from './replication/index.js'
 import type { FetchLike } from './replication/pds-client.js'
 import { writeTar, type TarEntry } from './replication/tar.js'
-import type { AccountState, RepoStorage, VerificationResult } from './storage/types.js'
+import type { AccountIdentity, AccountState, RepoStorage, VerificationResult } from './storage/types.js'
+import type { SyncOptions, SyncSummary } from './replication/types.js'
 
 /** Largest blob `blobs.get` returns through the API (exports have no limit). */
 export const MAX_API_BLOB_BYTES = 10 * 1024 * 1024
@@ -66,6 +67,13 @@ export interface AccountsServiceInit {
   now?: () => number
   /** When the account's next periodic sync is due (Unix ms), or null. @default none scheduled */
   nextSyncAt?(did: string): number | null
+  /** Throws to refuse a new sync before it starts (the storage cap: `StorageLimitError`). @default every sync admitted */
+  admit?(did: string): void
+  /**
+   * Syncs the repository (the node passes peer-first sync: peers holding the DID, then the PDS);
+   * `source` says what served it. @default `syncRepo` from the PDS
+   */
+  repoSync?(storage: RepoStorage, account: AccountIdentity, options: SyncOptions): Promise<SyncSummary & { source?: string }>
 }
 
 /** Options of one sync. */
@@ -239,6 +247,11 @@ export class AccountsService {
     const running = this.#running.get(did)
     // A caller joining a running sync gets its result; progress goes out as node events.
     if (running !== undefined) return running.promise
+    try {
+      this.#init.admit?.(did)
+    } catch (err) {
+      return Promise.reject(err as Error)
+    }
     if (this.#stopped) return Promise.reject(new AbortError('The node is stopping.'))
     const controller = new AbortController()
     const onCallerAbort = () => controller.abort()
@@ -261,8 +274,8 @@ export class AccountsService {
       progress({ phase: 'resolving' })
       let identity = await this.#init.resolver.resolve(did, { signal })
       await this.#repos.upsertAccount({ did, handle: identity.handle, pdsUrl: identity.pdsUrl, signingKey: identity.signingKey }, { signal })
-      const repoSync = () =>
-        syncRepo(this.#init.storage, { did, handle: identity.handle, pdsUrl: identity.pdsUrl, signingKey: identity.signingKey }, {
+      const repoSync = (): Promise<SyncSummary & { source?: string }> =>
+        (this.#init.repoSync ?? syncRepo)(this.#init.storage, { did, handle: identity.handle, pdsUrl: identity.pdsUrl, signingKey: identity.signingKey }, {
           fetch: this.#init.fetch,
           signal,
           now: this.#now,
@@ -301,6 +314,7 @@ export class AccountsService {
         blobsFetched: blobs.fetched,
         blobsFailed: blobs.failed,
         durationMs: this.#now() - started,
+        source: summary.source ?? 'pds',
       }
       progress({ phase: 'done' }, true)
       this.#init.emit('sync:completed', result)

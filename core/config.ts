@@ -57,6 +57,8 @@ export interface Config {
   plcRefreshSec: number
   /** Periodic sync interval in seconds when no policy says otherwise. @default 3600 */
   syncIntervalSec: number
+  /** Period of storage challenges to each peer, in seconds; 0 turns them off. @default 3600 */
+  challengeIntervalSec: number
   /** Delay before data of a dissolved agreement is purged, in seconds. @default 604800 */
   purgeGraceSec: number
   /** Offers from these DIDs are accepted automatically. @default [] */
@@ -358,6 +360,19 @@ export const CONFIG_VARS: readonly ConfigVar[] = [
     fallback: () => 3600,
   }),
   v({
+    key: 'challengeIntervalSec',
+    env: 'CHALLENGE_INTERVAL_SEC',
+    description: 'period of storage challenges (L2 + L3) to each peer, seconds; 0 = off',
+    defaultText: '3600',
+    accepted: 'a whole number of seconds: 0, or from 10',
+    parse: (raw, ctx) => {
+      const n = int(0, 31_536_000)(raw, ctx)
+      if (n !== 0 && n < 10) throw new Invalid()
+      return n
+    },
+    fallback: () => 3600,
+  }),
+  v({
     key: 'purgeGraceSec',
     env: 'PURGE_GRACE_SEC',
     description: 'delay before data of a dissolved agreement is purged, seconds',
@@ -440,9 +455,12 @@ export function loadConfig(init: LoadConfigInit = {}): Config {
   const cwdDotenv = readDotenv(join(cwd, DATA_DIR_FILES.env))
 
   const resolved: Partial<Config> = {}
+  const sources: Partial<Record<keyof Config, ConfigSource>> = {}
   let dataDirDotenv: Record<string, string> = {}
   for (const spec of CONFIG_VARS) {
     const raw = flags[spec.env] ?? env[spec.env] ?? cwdDotenv[spec.env] ?? dataDirDotenv[spec.env]
+    sources[spec.key] =
+      flags[spec.env] !== undefined ? 'flag' : env[spec.env] !== undefined ? 'env' : raw !== undefined ? 'dotenv' : 'default'
     let value: unknown
     if (raw === undefined) {
       value = spec.fallback(resolved, { env, platform })
@@ -457,6 +475,7 @@ export function loadConfig(init: LoadConfigInit = {}): Config {
     ;(resolved as Record<string, unknown>)[spec.key] = value
     if (spec.key === 'dataDir') dataDirDotenv = readDotenv(join(value as string, DATA_DIR_FILES.env))
   }
+  CONFIG_SOURCES.set(resolved, sources)
   return resolved as Config
 }
 
@@ -473,4 +492,18 @@ function normaliseFlags(flags: Record<string, string | undefined>): Record<strin
 /** The configuration without secrets, for display. */
 export function publicConfig(config: Config): Omit<Config, 'p2pdsSecret'> & { p2pdsSecret: 'set' | 'unset' } {
   return { ...config, p2pdsSecret: config.p2pdsSecret === undefined ? 'unset' : 'set' }
+}
+
+/** Where a configuration value came from: a flag, the environment, a `.env` file, or the default. */
+export type ConfigSource = 'flag' | 'env' | 'dotenv' | 'default'
+
+/** The source of each value of every configuration `loadConfig` returned (kept beside it, not in it). */
+const CONFIG_SOURCES = new WeakMap<object, Partial<Record<keyof Config, ConfigSource>>>()
+
+/**
+ * Where `config[key]` came from. A configuration not made by `loadConfig` (or a copy of one)
+ * reports 'default': nothing was given for it.
+ */
+export function configSource(config: Config, key: keyof Config): ConfigSource {
+  return CONFIG_SOURCES.get(config)?.[key] ?? 'default'
 }

@@ -667,3 +667,280 @@ export class SecretUnreadableError extends P2pdsError {
     )
   }
 }
+
+// --- PLC mirror (core/identity/plc-log.ts, plc-mirror.ts) ---------------------------------------
+
+/** A PLC audit log breaks a rule of did:plc (signature, chain, nullification, CID, DID). */
+export class PlcLogInvalidError extends P2pdsError {
+  override name = 'PlcLogInvalidError'
+  override readonly code = 'ERR_PLC_LOG_INVALID'
+
+  constructor(
+    readonly did: string,
+    /** Index of the first offending entry in the log as served; null when the whole log is at fault. */
+    readonly index: number | null,
+    /** What is wrong, in words. */
+    readonly reason: string,
+  ) {
+    super(`The PLC log of ${did} is invalid${index === null ? '' : ` at entry ${index + 1}`}: ${reason}. The copy held before (if any) was kept.`)
+  }
+}
+
+/** Neither the PLC directory nor any known peer gave a log for the DID. */
+export class PlcLogUnavailableError extends P2pdsError {
+  override name = 'PlcLogUnavailableError'
+  override readonly code = 'ERR_PLC_LOG_UNAVAILABLE'
+
+  constructor(
+    readonly did: string,
+    /** Why each source failed, in words. */
+    readonly detail: string,
+  ) {
+    super(`The PLC log of ${did} could not be fetched (${detail}); the copy held before (if any) was kept. It is retried at the next refresh.`)
+  }
+}
+
+// --- Lexicons, login and agreements (core/lexicons.ts, core/auth/, core/policy/, core/offers.ts) --
+
+/** A lexicon schema file is malformed, or a record fails its lexicon. */
+export class InvalidRecordError extends P2pdsError {
+  override name = 'InvalidRecordError'
+  override readonly code = 'ERR_INVALID_RECORD'
+
+  constructor(
+    /** The NSID the value was checked against. */
+    readonly nsid: string,
+    /** Why, in words (from the validator). */
+    readonly reason: string,
+  ) {
+    super(`Not a valid ${nsid} record: ${reason}`)
+  }
+}
+
+/** The action needs a logged-in account, and none (or not the one named) is logged in. */
+export class NotLoggedInError extends P2pdsError {
+  override name = 'NotLoggedInError'
+  override readonly code = 'ERR_NOT_LOGGED_IN'
+
+  constructor(message = 'No account is logged in on this node. Log in first (p2pds login <handle>, or Log in in the app).') {
+    super(message)
+  }
+}
+
+/** A login (OAuth or app password) did not succeed. */
+export class LoginFailedError extends P2pdsError {
+  override name = 'LoginFailedError'
+  override readonly code = 'ERR_LOGIN_FAILED'
+}
+
+/** Something about an offer or agreement is refused (unknown offer, offer to oneself, …). */
+export class OfferError extends P2pdsError {
+  override name = 'OfferError'
+  override readonly code = 'ERR_OFFER'
+}
+
+/** A policy or lifecycle step is not allowed (e.g. purged → active), or a POLICY_FILE is invalid. */
+export class PolicyError extends P2pdsError {
+  override name = 'PolicyError'
+  override readonly code = 'ERR_POLICY'
+}
+
+/** A group (a named list of DIDs) could not be made, found or joined; the message says why. */
+export class GroupError extends P2pdsError {
+  override name = 'GroupError'
+  override readonly code = 'ERR_GROUP'
+}
+
+// --- Peer network and storage challenges (core/network/, core/replication/challenge*.ts) --------
+
+/** A peer address given by a user or a record is not usable. */
+export class InvalidPeerAddressError extends P2pdsError {
+  override name = 'InvalidPeerAddressError'
+  override readonly code = 'ERR_INVALID_PEER_ADDRESS'
+
+  constructor(readonly address: string, detail: string) {
+    super(`${JSON.stringify(address)} is not a usable peer address: ${detail}.`)
+  }
+}
+
+/** No peer with this id is known. */
+export class UnknownPeerError extends P2pdsError {
+  override name = 'UnknownPeerError'
+  override readonly code = 'ERR_UNKNOWN_PEER'
+
+  constructor(readonly peer: string) {
+    super(`No peer ${peer} is known to this node. List peers with \`p2pds peers\`.`)
+  }
+}
+
+/** libp2p networking is off, so the peer network cannot be used. */
+export class NetworkDisabledError extends P2pdsError {
+  override name = 'NetworkDisabledError'
+  override readonly code = 'ERR_NETWORK_DISABLED'
+
+  constructor(what: string) {
+    super(`${what} needs libp2p networking, which is off. Set IPFS_ENABLED=true and IPFS_NETWORKING=true, or give the peer an endpoint URL.`)
+  }
+}
+
+/** A peer could not be reached, or did not answer in time. */
+export class PeerUnreachableError extends P2pdsError {
+  override name = 'PeerUnreachableError'
+  override readonly code = 'ERR_PEER_UNREACHABLE'
+
+  constructor(readonly peer: string, detail: string, options?: { cause?: unknown }) {
+    super(`Could not reach peer ${peer}: ${detail}. It may be offline; try again later.`, options)
+  }
+}
+
+/** A peer answered with something that is not a valid answer of the protocol. */
+export class PeerProtocolError extends P2pdsError {
+  override name = 'PeerProtocolError'
+  override readonly code = 'ERR_PEER_PROTOCOL'
+
+  constructor(readonly peer: string, detail: string, options?: { cause?: unknown }) {
+    super(`Peer ${peer} answered with an invalid message: ${detail}.`, options)
+  }
+}
+
+/** A storage challenge cannot be made: this node lacks what it needs to check the answer. */
+export class ChallengeNotPossibleError extends P2pdsError {
+  override name = 'ChallengeNotPossibleError'
+  override readonly code = 'ERR_CHALLENGE_NOT_POSSIBLE'
+
+  constructor(readonly did: string, reason: string) {
+    super(`Cannot challenge peers about ${did}: ${reason}.`)
+  }
+}
+
+// --- Settings and the storage cap (core/settings.ts) --------------------------------------------
+
+/** A setting cannot be changed in the app because a flag, the environment or a `.env` file sets it. */
+export class SettingLockedError extends P2pdsError {
+  override name = 'SettingLockedError'
+  override readonly code = 'ERR_SETTING_LOCKED'
+
+  constructor(
+    /** The setting, e.g. `bandwidthLimitKbps`. */
+    readonly key: string,
+    /** What sets it, e.g. `BANDWIDTH_LIMIT_KBPS`. */
+    readonly lockedBy: string,
+  ) {
+    super(`${key} is set by ${lockedBy}, so it cannot be changed here. Remove ${lockedBy} and restart P2PDS to manage it in Settings. Nothing was saved.`)
+  }
+}
+
+/** Stored data has reached the storage cap, so no new sync was started (or account added). */
+export class StorageLimitError extends P2pdsError {
+  override name = 'StorageLimitError'
+  override readonly code = 'ERR_STORAGE_LIMIT'
+
+  constructor(
+    /** The account (DID, or the handle given to add it). */
+    readonly subject: string,
+    /** Bytes stored. */
+    readonly usedBytes: number,
+    /** The cap, in bytes. */
+    readonly limitBytes: number,
+    /** What was refused. @default 'synced' */
+    readonly refused: 'synced' | 'added' = 'synced',
+  ) {
+    const mb = (n: number) => `${Math.round((n / 1024 / 1024) * 10) / 10} MB`
+    super(
+      `Storage is full (${mb(usedBytes)} stored, cap ${mb(limitBytes)}), so ${subject} was not ${refused}` +
+        `${refused === 'synced' ? '; its backup is unchanged' : ''}. Raise the storage cap in Settings, or remove an account.`,
+    )
+  }
+}
+
+/** The libp2p key file in the data dir cannot be read. */
+export class PeerKeyError extends P2pdsError {
+  override name = 'PeerKeyError'
+  override readonly code = 'ERR_PEER_KEY'
+
+  constructor(readonly file: string, options?: { cause?: unknown }) {
+    super(`The libp2p key file ${file} is unreadable. Restore it from a backup, or delete it to get a new PeerID.`, options)
+  }
+}
+
+/** A storage challenge received from a peer is malformed, expired, or not addressed to this node. */
+export class InvalidChallengeError extends P2pdsError {
+  override name = 'InvalidChallengeError'
+  override readonly code = 'ERR_INVALID_CHALLENGE'
+
+  constructor(detail: string) {
+    super(`The storage challenge was refused: ${detail}.`)
+  }
+}
+
+/** The host cannot do this here (launch at login outside the installed desktop app, folders in browser mode). */
+export class NotSupportedError extends P2pdsError {
+  override name = 'NotSupportedError'
+  override readonly code = 'ERR_NOT_SUPPORTED'
+}
+
+/** The desktop could not do what was asked (open a folder, register a login item); the sentence says why. */
+export class HostActionError extends P2pdsError {
+  override name = 'HostActionError'
+  override readonly code = 'ERR_HOST_ACTION'
+}
+
+// --- Rotation keys and restore (core/identity/rotation-keys.ts, core/recovery/) -----------------
+
+/** A rotation key given (key file, phrase or hex) is not a usable secp256k1 private key. */
+export class InvalidRotationKeyError extends P2pdsError {
+  override name = 'InvalidRotationKeyError'
+  override readonly code = 'ERR_INVALID_ROTATION_KEY'
+
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(`Not a usable rotation key: ${detail}. Nothing was changed.`, options)
+  }
+}
+
+/** The key is not (or no longer) one of the DID's rotation keys, so it cannot change the DID. */
+export class RotationKeyNotInForceError extends P2pdsError {
+  override name = 'RotationKeyNotInForceError'
+  override readonly code = 'ERR_ROTATION_KEY_NOT_IN_FORCE'
+
+  constructor(
+    readonly did: string,
+    readonly didKey: string,
+  ) {
+    super(`The key ${didKey} is not one of the rotation keys of ${did}, so it cannot move this identity. Nothing was changed. Add it first (p2pds rotation-key add) while the old PDS still works.`)
+  }
+}
+
+/** Reading or changing a DID in the PLC directory failed. */
+export class PlcOperationError extends P2pdsError {
+  override name = 'PlcOperationError'
+  override readonly code = 'ERR_PLC_OPERATION'
+
+  constructor(
+    readonly did: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`PLC directory, ${did}: ${detail}.`, options)
+  }
+}
+
+/** A restore cannot start, or one of its steps failed (what was done stays done; run it again to resume). */
+export class RestoreError extends P2pdsError {
+  override name = 'RestoreError'
+  override readonly code = 'ERR_RESTORE'
+
+  constructor(
+    readonly did: string,
+    /** The step, e.g. `import-repo`; `check` for refusals before any change. */
+    readonly step: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      step === 'check'
+        ? `Cannot restore ${did}: ${detail}. Nothing was changed.`
+        : `Restoring ${did} stopped at "${step}": ${detail}. Steps already done stay done; run the restore again to resume.`,
+      options,
+    )
+  }
+}

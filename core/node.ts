@@ -6,26 +6,47 @@
 import { randomBytes } from 'node:crypto'
 import { chmodSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
-import type { NodeHost, NodeInfoDto, NodeState, NodeStatusDto, P2pdsApi, P2pdsEvents, SyncStateDto } from './api.js'
+import type { AccountDto, NodeHost, NodeInfoDto, NodeState, NodeStatusDto, P2pdsApi, P2pdsEvents, StorageUsageDto, SyncStateDto } from './api.js'
 import { publicConfig, type Config } from './config.js'
 import { DATA_DIR_FILES } from './data-dir.js'
 import { AccountsService } from './accounts.js'
 import { exportFileName } from './export-names.js'
-import { AbortError, NodeNotStartedError, throwIfAborted, toErrorDto } from './errors.js'
+import { AbortError, NodeNotStartedError, PolicyError, throwIfAborted, toErrorDto } from './errors.js'
 import { createIdentityResolver, identityResolverInit } from './identity/index.js'
 import { BYTES_PER_KB, limitFetch, TokenBucket } from './network/bandwidth.js'
 import { createSafeFetch } from './network/safe-fetch.js'
 import { SyncScheduler } from './replication/scheduler.js'
+import { FirehoseConsumer, type NodeFirehoseInit } from './replication/firehose.js'
+import { accountLiveDto, firehoseStateDto, withLiveState } from './replication/firehose-dto.js'
+import { SettingsService } from './settings.js'
 import { createSqliteStorage } from './storage/index.js'
 import { TypedEmitter } from './events.js'
 import { BUILD_DIRS, VERSION } from './package-info.js'
 import { createPeerApp, startPeerServer, type PeerServer } from './server/peer-server.js'
 import { mountSyncMirror } from './server/sync-mirror.js'
+import { PeerSyncService, type ChallengeSettings } from './replication/peer-sync.js'
+import { syncRepo as syncRepoFromPds } from './replication/repo-sync.js'
+import { mountChallengeRoutes } from './server/challenge-routes.js'
+import { PlcMirror } from './identity/plc-mirror.js'
+import { RecoveryService } from './recovery/service.js'
+import { createSecretBox, loadOrCreateSalt, type DataKeyStore, type SecretBox } from './auth/secret-box.js'
+import { AuthService } from './auth/sessions.js'
+import { publishableEndpoint } from './auth/peer-record.js'
+import { OffersService } from './offers.js'
+import { PolicyEffects } from './offers-policies.js'
+import { GroupsService } from './groups.js'
+import { ChallengeHistory } from './replication/challenge-history.js'
+import { parsePolicyFile, replicateDidsPolicies } from './policy/index.js'
+import { mountOfferRoutes } from './server/offer-routes.js'
+import { LexiconIndexer, SqliteLexiconIndex } from './replication/lexicon-index.js'
+import { mountLexiconRoutes, toLexiconDto } from './server/lexicon-routes.js'
+import { mountPlcRoutes } from './server/plc-routes.js'
 import { startUiServer, type UiServer } from './server/ui-server.js'
 import { acquireDataDirLock, type DataDirLock } from './storage/data-dir-lock.js'
 import { openDatabase, type Database } from './storage/database.js'
 import { migrate, schemaVersion } from './storage/migrations.js'
-import type { RepoStore } from './storage/types.js'
+import type { RepoStorage, RepoStore } from './storage/types.js'
+import type { FetchLike } from './replication/pds-client.js'
 
 /** Time limit of PDS requests (headers, then each body chunk), in ms. */
 const PDS_TIMEOUT_MS = 60_000
@@ -77,6 +98,25 @@ export interface P2pdsNodeInit {
   now?: () => number
   /** Periodic sync. @default on, every SYNC_INTERVAL_SEC */
   schedule?: NodeScheduleInit
+  /** Real-time sync from FIREHOSE_URL (tests shorten its timings). @default on when FIREHOSE_ENABLED and the node listens */
+  firehose?: NodeFirehoseInit
+  /** Storage challenge settings (tests seed the nonces). @default sample sizes and deadline of core/replication/challenge.ts */
+  challenges?: ChallengeSettings
+  /**
+   * Peer endpoint URLs asked, in order, for the PLC log of a DID when the PLC directory gives none
+   * (e.g. the peers known to hold that account). @default the endpoints of the peers known to hold the DID (peer directory)
+   */
+  plcPeerEndpoints?: (did: string) => readonly string[] | Promise<readonly string[]>
+  /**
+   * Where the host keeps the data key of secrets at rest (Electron: `safeStorage`). Without it,
+   * P2PDS_SECRET or SECRET_KEY_FILE (see core/auth/secret-box.ts). @default none
+   */
+  dataKeyStore?: DataKeyStore
+  /** Offers and agreements. */
+  offers?: {
+    /** Period of the check of every offered-to repo, in ms; 0 turns it off. @default 900000 (0 when `schedule.enabled` is false and this is not given) */
+    checkIntervalMs?: number
+  }
 }
 
 /** Where a running node can be reached by the CLI and the desktop app (`DATA_DIR/api.json`). */
@@ -110,7 +150,8 @@ export async function createNode(init: P2pdsNodeInit): Promise<P2pdsNode> {
 }
 
 class Node implements P2pdsNode {
-  readonly config: Config
+  /** The loaded configuration until started; from start, with the saved settings applied (core/settings.ts). */
+  config: Config
   readonly secret = randomBytes(32).toString('base64url')
   readonly api: P2pdsApi
   #state: NodeState = 'stopped'
@@ -125,7 +166,23 @@ class Node implements P2pdsNode {
   #lock: DataDirLock | undefined
   #db: Database | undefined
   #accounts: AccountsService | undefined
+  #peerSync: PeerSyncService | undefined
+  #plc: PlcMirror | undefined
+  #recovery: RecoveryService | undefined
+  #lexiconIndex: SqliteLexiconIndex | undefined
+  #lexiconIndexer: LexiconIndexer | undefined
+  #unsubscribeIdentity: Array<() => void> = []
+  #settings: SettingsService | undefined
+  #secretBoxMade: SecretBox | undefined
+  #auth: AuthService | undefined
+  #offers: OffersService | undefined
+  /** Policies taking effect: kinds of held accounts, per-account interval, retention, safety. */
+  #policyEffects: PolicyEffects | undefined
+  #groups: GroupsService | undefined
   #scheduler: SyncScheduler | undefined
+  #firehose: FirehoseConsumer | null = null
+  /** DIDs of the last sync state read (for live states in `node.status` while the firehose is off). */
+  #knownDids: string[] = []
   #unsubscribeSchedule: Array<() => void> = []
   #lastSyncState: string | undefined
   #syncStateRefresh: Promise<SyncStateDto | undefined> = Promise.resolve(undefined)
@@ -147,11 +204,21 @@ class Node implements P2pdsNode {
         info: async () => this.#infoDto(),
       },
       accounts: {
-        list: () => this.#service().list(),
-        get: ({ did }) => this.#service().get(did),
-        add: ({ handleOrDid }) => this.#service().add(handleOrDid),
+        list: async () => this.#effects().decorateAll(await this.#service().list()),
+        get: async ({ did }) => this.#effects().decorate(await this.#service().get(did)),
+        // Added by hand: held for an archive policy (policies say which DIDs the node holds).
+        add: async ({ handleOrDid }) => {
+          const effects = this.#effects()
+          const account = await this.#hold(handleOrDid)
+          this.#offersService().addedByHand(account.did)
+          return effects.decorate(account)
+        },
         sync: ({ did }) => this.#service().sync(did),
-        remove: ({ did }) => this.#service().remove(did),
+        remove: async ({ did }) => {
+          const offers = this.#offersService()
+          await this.#service().remove(did)
+          offers.removedByHand(did)
+        },
         verify: ({ did }) => this.#service().verify(did),
       },
       records: {
@@ -169,13 +236,77 @@ class Node implements P2pdsNode {
         },
         resume: async (input) => {
           await this.#service().resume(input?.did)
+          this.#firehose?.resumed(input?.did)
           return this.#syncStateAfterChange()
         },
-        state: () => this.#service().syncState(),
+        state: async () => this.#withLive(await this.#service().syncState()),
       },
       export: {
         car: (input) => this.#service().exportCarToFile(input),
         blobs: (input) => this.#service().exportBlobsToDir(input),
+      },
+      plc: {
+        list: async () => this.#plcMirror().list(),
+        getLog: async ({ did }) => this.#plcMirror().getLog(did),
+        refresh: ({ did }) => this.#plcMirror().refresh(did),
+      },
+      lexicons: {
+        list: async (input) => {
+          const page = this.#lexicons().list({ prefix: input?.q, limit: input?.limit, cursor: input?.cursor })
+          return { lexicons: page.lexicons.map(toLexiconDto), cursor: page.cursor }
+        },
+        stats: async () => {
+          const s = this.#lexicons().stats()
+          return { nsids: s.nsids, records: s.records, repos: s.repos, updatedAt: iso(s.updatedAt) }
+        },
+      },
+      recovery: {
+        listRotationKeys: (input) => this.#recoveryService().recovery.listRotationKeys(input),
+        newRotationKey: (input) => this.#recoveryService().recovery.newRotationKey(input),
+        importRotationKey: (input) => this.#recoveryService().recovery.importRotationKey(input),
+        addRotationKey: (input) => this.#recoveryService().recovery.addRotationKey(input),
+        restorePlan: (input) => this.#recoveryService().recovery.restorePlan(input),
+        restoreStart: (input) => this.#recoveryService().recovery.restoreStart(input),
+        restoreStatus: (input) => this.#recoveryService().recovery.restoreStatus(input),
+        exportKit: (input) => this.#recoveryService().recovery.exportKit(input),
+      },
+      auth: {
+        login: ({ handle }) => this.#authService().login(handle),
+        loginAppPassword: ({ identifier, password }) => this.#authService().loginAppPassword(identifier, password),
+        status: async () => this.#authService().status(),
+        list: async () => this.#authService().list(),
+        logout: ({ did }) => this.#authService().logout(did),
+      },
+      offers: {
+        list: async () => this.#offersService().list(),
+        offer: (input) => this.#offersService().offer(input),
+        accept: (input) => this.#offersService().accept(input),
+        deny: (input) => this.#offersService().deny(input),
+        revoke: (input) => this.#offersService().revoke(input),
+        check: () => this.#offersService().check(),
+        purgeNow: (input) => this.#offersService().purgeNow(input),
+        consent: (input) => this.#offersService().consent(input),
+        archive: (input) => this.#offersService().archive(input),
+      },
+      policies: {
+        list: () => this.#effects().list(),
+      },
+      groups: {
+        list: () => this.#groupsService().list(),
+        create: (input) => this.#groupsService().create(input),
+        remove: (input) => this.#groupsService().remove(input),
+        join: (input) => this.#groupsService().join(input),
+      },
+      settings: {
+        get: async () => this.#settingsService().get(),
+        update: async (input) => this.#settingsService().update(input),
+      },
+      peers: {
+        list: () => this.#peerService().api.list(),
+        add: (input) => this.#peerService().api.add(input),
+        remove: (input) => this.#peerService().api.remove(input),
+        challenge: (input) => this.#peerService().api.challenge(input),
+        history: (input) => this.#peerService().api.history(input),
       },
     }
   }
@@ -237,18 +368,40 @@ class Node implements P2pdsNode {
       migrate(this.#db, undefined, this.#now)
       throwIfAborted(signal)
 
+      const settings = new SettingsService({
+        db: this.#db,
+        config: this.#init.config,
+        now: this.#now,
+        emit: (event, data) => this.#events.emit(event, data),
+        onChange: (values, changed) => {
+          if (changed.includes('bandwidthLimitKbps')) bucket.setRate(kbpsToBytes(values.bandwidthLimitKbps))
+          if (changed.includes('syncIntervalSec')) this.#scheduler?.setIntervalMs(values.syncIntervalSec * 1000)
+          if (changed.includes('storageLimitMb')) {
+            this.#scheduler?.wake()
+            if (this.#settings?.storageUsage().level !== 'full') this.#firehose?.resumed()
+            this.#events.emit('node:status', this.#statusDto())
+          }
+        },
+      })
+      this.#settings = settings
+      this.config = settings.startConfig()
+
       const storage = createSqliteStorage(this.#db, { now: this.#now })
       const safeFetch = createSafeFetch({
         allowPrivateNetwork: this.config.allowPrivateNetwork,
         timeoutMs: PDS_TIMEOUT_MS,
         maxBytes: PDS_MAX_BYTES,
       })
-      const limit = this.config.bandwidthLimitKbps
+      // One bucket for every PDS transfer of the node: repos and blobs share the cap, which the
+      // bandwidth setting changes at once (also for transfers under way).
+      const bucket = new TokenBucket({ bytesPerSec: kbpsToBytes(this.config.bandwidthLimitKbps ?? null) })
       const accounts = new AccountsService({
         storage,
         resolver: createIdentityResolver(identityResolverInit(this.config)),
-        // One bucket for every PDS transfer of the node: repos and blobs share the cap.
-        fetch: limit === undefined ? safeFetch : limitFetch(safeFetch, new TokenBucket({ bytesPerSec: limit * BYTES_PER_KB })),
+        fetch: limitFetch(safeFetch, bucket),
+        admit: (did) => settings.admit(did),
+        // Peer-first: peers holding the DID serve the repository when they can (verified the same way).
+        repoSync: (store, account, options) => (this.#peerSync === undefined ? syncRepoFromPds(store, account, options) : this.#peerSync.syncRepo(store, account, options)),
         emit: (event, data) => this.#events.emit(event, data),
         now: this.#now,
         nextSyncAt: (did) => this.#scheduler?.nextSyncAt(did) ?? null,
@@ -256,6 +409,129 @@ class Node implements P2pdsNode {
       this.#accounts = accounts
       await accounts.start()
       this.#accountCount = await accounts.count()
+
+      // Peer network (libp2p + challenges): after storage, before anything that notifies peers.
+      this.#peerSync = new PeerSyncService({
+        db: this.#db,
+        storage,
+        dataDir,
+        ipfsEnabled: this.config.ipfsEnabled,
+        ipfsNetworking: this.config.ipfsNetworking,
+        listenAddrs: this.config.listenAddrs,
+        challengeIntervalSec: (this.#init.schedule?.enabled ?? true) ? this.config.challengeIntervalSec : 0,
+        challenges: this.#init.challenges,
+        fetch: safeFetch,
+        sync: (did) => accounts.sync(did),
+        emit: (event, data) => this.#events.emit(event, data),
+        now: this.#now,
+      })
+      await this.#peerSync.start({ signal })
+
+      // PLC mirror and lexicon index: both follow the accounts held (see #startIdentity).
+      const lexiconIndex = new SqliteLexiconIndex({ db: this.#db, now: this.#now })
+      this.#lexiconIndex = lexiconIndex
+      this.#plc = new PlcMirror({
+        db: this.#db,
+        plcUrl: this.config.plcUrl,
+        allowPrivateNetwork: this.config.allowPrivateNetwork,
+        refreshIntervalMs: this.config.plcRefreshSec * 1000,
+        // When the directory is unreachable, the peers known to hold the DID serve its log.
+        peerEndpoints:
+          this.#init.plcPeerEndpoints ??
+          (async (did) => ((await this.#peerSync?.peers.holding(did)) ?? []).flatMap((p) => (p.endpoint === null ? [] : [p.endpoint]))),
+        onChanged: (status) => this.#events.emit('plc:changed', status),
+        now: this.#now,
+      })
+      const db = this.#db
+      this.#recovery = new RecoveryService({
+        db,
+        storage,
+        // Made on first use, so a node that never holds a key never makes a data key.
+        secretBox: () => this.#secretBox(),
+        resolver: createIdentityResolver(identityResolverInit(this.config)),
+        plcUrl: this.config.plcUrl,
+        allowPrivateNetwork: this.config.allowPrivateNetwork,
+        emit: (progress) => this.#events.emit('recovery:progress', progress),
+        exportCar: (input) => accounts.exportCarToFile(input),
+        exportBlobs: (input) => accounts.exportBlobsToDir(input),
+        now: this.#now,
+      })
+      this.#lexiconIndexer = new LexiconIndexer({
+        index: lexiconIndex,
+        onChanged: (s) => this.#events.emit('lexicons:changed', { nsids: s.nsids, records: s.records, repos: s.repos, updatedAt: iso(s.updatedAt) }),
+      })
+
+      this.#auth = new AuthService({
+        db,
+        secrets: () => this.#secretBox(),
+        lockDir: join(dataDir, 'locks'),
+        resolver: createIdentityResolver(identityResolverInit(this.config)),
+        fetch: safeFetch,
+        plcUrl: this.config.plcUrl,
+        oauthEnabled: this.config.oauthEnabled,
+        allowHttp: this.config.allowPrivateNetwork,
+        emit: (event, data) => this.#events.emit(event, data),
+        peerSelf: () => {
+          const net = this.#peerSync?.info()
+          return {
+            peerId: net?.enabled === true ? net.peerId : null,
+            multiaddrs: net?.networking === true ? net.multiaddrs : [],
+            endpoint: publishableEndpoint(this.publicUrl, this.config.allowPrivateNetwork),
+          }
+        },
+        now: this.#now,
+      })
+      const auth = this.#auth
+      this.#offers = new OffersService({
+        db,
+        auth,
+        resolver: createIdentityResolver(identityResolverInit(this.config)),
+        // Offers, peer records and consent records are small: a tight cap on what is read.
+        fetch: createSafeFetch({ allowPrivateNetwork: this.config.allowPrivateNetwork, timeoutMs: 30_000, maxBytes: 1024 * 1024 }),
+        hold: (did) => this.#hold(did),
+        release: (did) => accounts.remove(did),
+        emit: (event, data) => this.#events.emit(event, data),
+        trustedDids: this.config.trustedDids,
+        purgeGraceSec: this.config.purgeGraceSec,
+        // An agreement partner's node holds our data: it is challenged, and asked first for blocks.
+        partnerFound: async ({ peerId, multiaddrs, endpoint, localDid }) => {
+          const entry = await this.#peerSync?.peers.add({ source: 'agreement', peerId, multiaddrs, endpoint, dids: [localDid] })
+          if (entry !== undefined) this.#events.emit('peers:changed', { id: entry.id })
+        },
+        checkIntervalMs: this.#init.offers?.checkIntervalMs ?? ((this.#init.schedule?.enabled ?? true) ? undefined : 0),
+        now: this.#now,
+      })
+      const offers = this.#offers
+      const challengeHistory = new ChallengeHistory(db)
+      this.#policyEffects = new PolicyEffects({
+        offers,
+        storage,
+        logins: () => auth.list(),
+        peersHolding: (did) => this.#peerSync?.peers.holding(did) ?? Promise.resolve([]),
+        challenges: (did) => challengeHistory.forDid(did, 500),
+        now: this.#now,
+      })
+      this.#groups = new GroupsService({
+        db,
+        resolver: createIdentityResolver(identityResolverInit(this.config)),
+        offers,
+        logins: () => auth.list(),
+        held: async () => {
+          const held = new Map<string, 'verified' | 'held'>()
+          for (const a of await storage.repos.listAccounts()) {
+            if (a.head === null) continue
+            const [latest] = await storage.repos.listVerifications(a.did, { limit: 1 })
+            held.set(a.did, latest?.ok === true ? 'verified' : 'held')
+          }
+          return held
+        },
+        now: this.#now,
+      })
+      // REPLICATE_DIDS and POLICY_FILE, validated before anything listens (a bad file stops the start with one line).
+      const configPolicies = [
+        ...replicateDidsPolicies(this.config.replicateDids, this.#now()),
+        ...(this.config.policyFile === undefined ? [] : parsePolicyFile(readPolicyFile(this.config.policyFile), this.config.policyFile, this.#now())),
+      ]
 
       if (this.#init.listen ?? true) {
         const peerInit = {
@@ -268,6 +544,11 @@ class Node implements P2pdsNode {
         const peerApp = createPeerApp(peerInit)
         // Held accounts are served read-only, so this node can stand in for their PDS.
         mountSyncMirror(peerApp, storage)
+        const peerSync = this.#peerSync
+        mountChallengeRoutes(peerApp, peerSync.responder(), () => peerSync.info().multiaddrs, { rateLimitEnabled: this.config.rateLimitEnabled, now: this.#now })
+        mountPlcRoutes(peerApp, this.#db, { rateLimitEnabled: this.config.rateLimitEnabled, now: this.#now })
+        mountLexiconRoutes(peerApp, lexiconIndex, { rateLimitEnabled: this.config.rateLimitEnabled, now: this.#now })
+        mountOfferRoutes(peerApp, { receive: (body) => offers.receiveNotify(body), rateLimitEnabled: this.config.rateLimitEnabled, now: this.#now })
         this.#peer = await startPeerServer(peerInit, peerApp)
         throwIfAborted(signal)
         this.#ui = await startUiServer({
@@ -278,6 +559,10 @@ class Node implements P2pdsNode {
           port: this.config.uiPort,
           rendererDir: this.#init.rendererDir ?? BUILD_DIRS.renderer,
           bridgeFile: this.#init.bridgeFile ?? BUILD_DIRS.browserBridge,
+          oauthCallback: async (params) => {
+            const login = await this.#authService().callback(params)
+            return { ok: true, message: `Logged in to P2PDS as ${login.handle ?? login.did}. You can close this tab.` }
+          },
           downloads: {
             car: async ({ did, rev }, signal) => {
               const account = await storage.repos.getAccount(did)
@@ -292,11 +577,16 @@ class Node implements P2pdsNode {
           },
         })
         throwIfAborted(signal)
+        this.#auth.enableOAuth(this.#ui.port)
         this.#writeApiFile({ url: this.#ui.url, secret: this.secret, pid: process.pid })
       }
 
       this.#startedAt = this.#now()
-      this.#tick = setInterval(() => this.#events.emit('node:status', this.#statusDto()), this.#init.statusIntervalMs ?? 5000)
+      this.#tick = setInterval(() => {
+        // Every writer of blocks (syncs, the firehose, removals) moves usage: check it with the tick (O(1)).
+        settings.checkStorage()
+        this.#events.emit('node:status', this.#statusDto())
+      }, this.#init.statusIntervalMs ?? 5000)
       this.#tick.unref()
       this.#unsubscribeCount = this.#events.on('accounts:changed', () => {
         void accounts.count().then(
@@ -309,7 +599,22 @@ class Node implements P2pdsNode {
         )
       })
       this.#setState('started')
+      this.#unsubscribeSchedule.push(this.#events.on('sync:completed', (r) => this.#peerSync?.syncCompleted(r)))
+      this.#auth.start()
+      this.#offers.start()
+      // REPLICATE_DIDS accounts are added by #addConfiguredAccounts.
+      this.#offers.applyConfigPolicies(configPolicies, new Set(this.config.replicateDids))
+      // Accounts held from before policies existed become archive policies (what adding by hand
+      // meant); an active policy whose account is not held (its first hold failed) is held now.
+      const heldAtStart = (await storage.repos.listAccounts()).map((a) => a.did)
+      this.#offers.adoptHeld(heldAtStart)
+      this.#offers.holdMissing(new Set(heldAtStart))
+      this.#unsubscribeSchedule.push(this.#events.on('sync:completed', ({ did }) => void this.#policyEffects?.applyRetention(did).catch(() => undefined)))
+      this.#startIdentity()
+      settings.checkStorage()
+      this.#unsubscribeSchedule.push(this.#events.on('sync:completed', () => void settings.checkStorage()))
       await this.#startScheduler(accounts, storage.repos)
+      await this.#startFirehose(accounts, storage, limitFetch(safeFetch, bucket))
       this.#addConfiguredAccounts(accounts)
     } catch (err) {
       await this.#release()
@@ -338,6 +643,8 @@ class Node implements P2pdsNode {
       const scheduler = new SyncScheduler({
         run: (did, { signal }) => accounts.sync(did, { signal }),
         intervalMs: opts.intervalMs ?? this.config.syncIntervalSec * 1000,
+        // The merged intervalSec of the account's policies, when one says.
+        intervalFor: (did) => this.#policyEffects?.intervalMs(did),
         isPaused: (did) => accounts.isPaused(did),
         concurrency: opts.concurrency,
         retryBaseMs: opts.retryBaseMs,
@@ -349,6 +656,14 @@ class Node implements P2pdsNode {
       this.#scheduler = scheduler
       for (const a of await repos.listAccounts()) scheduler.track(a.did, a.lastSyncAt)
       watch('sync:completed', ({ did }) => scheduler.synced(did))
+      // A policy of the account changed (its interval may have): re-plan its next sync.
+      watch('offers:changed', ({ did }) => {
+        if (!scheduler.has(did)) return
+        void repos.getAccount(did).then(
+          (a) => scheduler.replan(did, a?.lastSyncAt ?? null),
+          () => undefined,
+        )
+      })
       watch('accounts:changed', ({ did }) => {
         void repos.getAccount(did).then(
           (a) => (a === null ? scheduler.untrack(did) : scheduler.track(did, a.lastSyncAt)),
@@ -365,7 +680,7 @@ class Node implements P2pdsNode {
   /** After a pause or resume: the scheduler re-evaluates, and the new state is pushed and returned. */
   async #syncStateAfterChange(): Promise<SyncStateDto> {
     this.#scheduler?.wake()
-    return (await this.#refreshSyncState()) ?? this.#service().syncState()
+    return (await this.#refreshSyncState()) ?? this.#withLive(await this.#service().syncState())
   }
 
   /**
@@ -380,7 +695,8 @@ class Node implements P2pdsNode {
       const accounts = this.#accounts
       if (accounts === undefined || this.#state !== 'started') return undefined
       try {
-        const state = await accounts.syncState()
+        const state = this.#withLive(await accounts.syncState())
+        this.#knownDids = state.accounts.map((a) => a.did)
         const json = JSON.stringify(state)
         if (json !== this.#lastSyncState) {
           this.#lastSyncState = json
@@ -395,6 +711,42 @@ class Node implements P2pdsNode {
     return this.#syncStateRefresh
   }
 
+  /**
+   * The firehose (after the scheduler; stopped before it): follows FIREHOSE_URL, applies verified
+   * commits of held accounts at once, resyncs through `accounts.sync` when it cannot, and pushes
+   * live-state changes as `sync:state`. Off when FIREHOSE_ENABLED=false or the node does not listen.
+   */
+  async #startFirehose(accounts: AccountsService, storage: RepoStorage, fetch: FetchLike): Promise<void> {
+    const opts = this.#init.firehose ?? {}
+    if (!(opts.enabled ?? (this.config.firehoseEnabled && (this.#init.listen ?? true))) || this.#db === undefined) return
+    const resolver = createIdentityResolver(identityResolverInit(this.config))
+    const consumer = new FirehoseConsumer({
+      ...opts,
+      url: this.config.firehoseUrl,
+      db: this.#db,
+      storage,
+      fetch,
+      resolve: (did, o) => resolver.resolve(did, o),
+      // At the storage cap the stream stores nothing either; what it skipped is owed and caught up
+      // once the cap is raised (`resumed` in the settings' onChange).
+      isPaused: (did) => accounts.isPaused(did) || this.#settings?.storageUsage().level === 'full',
+      resync: (did) => accounts.sync(did),
+      onChange: () => void this.#refreshSyncState(),
+      onOutcome: (o) => {
+        if (o.result === 'applied' && o.did !== undefined) this.#events.emit('accounts:changed', { did: o.did })
+      },
+      now: this.#now,
+    })
+    this.#firehose = consumer
+    this.#unsubscribeSchedule.push(this.#events.on('accounts:changed', () => void consumer.refreshAccounts().catch(() => undefined)))
+    await consumer.start()
+  }
+
+  /** `sync.state` with each account's live state and the firehose connection. */
+  #withLive(state: SyncStateDto): SyncStateDto {
+    return withLiveState(state, this.#firehose, this.config.firehoseUrl)
+  }
+
   /** Accounts listed in REPLICATE_DIDS are held from the start (added, then synced, in the background). */
   #addConfiguredAccounts(accounts: AccountsService): void {
     for (const did of this.config.replicateDids) {
@@ -406,6 +758,93 @@ class Node implements P2pdsNode {
     }
   }
 
+  /**
+   * Starts the PLC mirror (periodic refresh) and the lexicon index (rebuilt now), and points them
+   * at account changes: a new did:plc is mirrored at once, a removed account leaves both, and any
+   * change of an account's head (sync, firehose) is re-indexed.
+   */
+  #startIdentity(): void {
+    const plc = this.#plc
+    const indexer = this.#lexiconIndexer
+    if (plc === undefined || indexer === undefined) return
+    if (this.#init.schedule?.enabled ?? true) plc.start()
+    indexer.start()
+    this.#unsubscribeIdentity.push(
+      this.#events.on('accounts:changed', ({ did }) => {
+        try {
+          plc.accountChanged(did)
+        } catch {
+          // The database is closing: the node is stopping.
+        }
+        indexer.changed(did)
+      }),
+      this.#events.on('sync:completed', ({ did }) => indexer.changed(did)),
+    )
+  }
+
+  #plcMirror(): PlcMirror {
+    if (this.#plc === undefined || this.#state !== 'started') throw new NodeNotStartedError()
+    return this.#plc
+  }
+
+  #recoveryService(): RecoveryService {
+    if (this.#recovery === undefined || this.#state !== 'started') throw new NodeNotStartedError()
+    return this.#recovery
+  }
+
+  #lexicons(): SqliteLexiconIndex {
+    if (this.#lexiconIndex === undefined || this.#state !== 'started') throw new NodeNotStartedError()
+    return this.#lexiconIndex
+  }
+
+  /** The node's one SecretBox (sealing secrets at rest), made on first use and shared by every component. */
+  #secretBox(): SecretBox {
+    this.#secretBoxMade ??= createSecretBox({
+      passphrase: this.config.p2pdsSecret,
+      salt: this.config.p2pdsSecret === undefined ? undefined : loadOrCreateSalt(join(this.config.dataDir, 'secret.salt')),
+      keyFile: this.config.secretKeyFile,
+      hostKeyStore: this.#init.dataKeyStore,
+    })
+    return this.#secretBoxMade
+  }
+
+  #offersService(): OffersService {
+    if (this.#offers === undefined || this.#state !== 'started') throw new NodeNotStartedError()
+    return this.#offers
+  }
+
+  #groupsService(): GroupsService {
+    if (this.#groups === undefined || this.#state !== 'started') throw new NodeNotStartedError()
+    return this.#groups
+  }
+
+  #effects(): PolicyEffects {
+    if (this.#policyEffects === undefined || this.#state !== 'started') throw new NodeNotStartedError()
+    return this.#policyEffects
+  }
+
+  /** Starts holding an account (the storage cap admits it first); the caller records why (a policy). */
+  async #hold(handleOrDid: string): Promise<AccountDto> {
+    const accounts = this.#service()
+    this.#settingsService().admit(handleOrDid, 'added')
+    return accounts.add(handleOrDid)
+  }
+
+  #authService(): AuthService {
+    if (this.#auth === undefined || this.#state !== 'started') throw new NodeNotStartedError()
+    return this.#auth
+  }
+
+  #settingsService(): SettingsService {
+    if (this.#settings === undefined || this.#state !== 'started') throw new NodeNotStartedError()
+    return this.#settings
+  }
+
+  #peerService(): PeerSyncService {
+    if (this.#peerSync === undefined || this.#state !== 'started') throw new NodeNotStartedError()
+    return this.#peerSync
+  }
+
   #service(): AccountsService {
     if (this.#accounts === undefined || this.#state !== 'started') throw new NodeNotStartedError()
     return this.#accounts
@@ -413,6 +852,9 @@ class Node implements P2pdsNode {
 
   /** Stops whatever components are up, in reverse start order. Never throws. */
   async #release(): Promise<void> {
+    // The firehose started after the scheduler: stopped before it, once the event it handles is stored.
+    await this.#firehose?.stop().catch(() => undefined)
+    this.#firehose = null
     // Started last, stopped first: no timer left, its runs aborted (below, with every other sync).
     const schedulerStopped = this.#scheduler?.stop()
     this.#scheduler = undefined
@@ -427,9 +869,26 @@ class Node implements P2pdsNode {
     this.#ui = undefined
     await this.#peer?.close().catch(() => undefined)
     this.#peer = undefined
+    for (const u of this.#unsubscribeIdentity.splice(0)) u()
+    await this.#plc?.stop().catch(() => undefined)
+    this.#plc = undefined
+    await this.#recovery?.stop().catch(() => undefined)
+    this.#recovery = undefined
+    await this.#offers?.stop().catch(() => undefined)
+    this.#offers = undefined
+    this.#policyEffects = undefined
+    this.#groups = undefined
+    await this.#auth?.stop().catch(() => undefined)
+    this.#auth = undefined
+    await this.#lexiconIndexer?.stop().catch(() => undefined)
+    this.#lexiconIndexer = undefined
+    this.#lexiconIndex = undefined
+    await this.#peerSync?.stop().catch(() => undefined)
+    this.#peerSync = undefined
     await this.#accounts?.stop().catch(() => undefined)
     await schedulerStopped
     this.#accounts = undefined
+    this.#settings = undefined
     try {
       this.#db?.close()
     } catch {
@@ -482,7 +941,19 @@ class Node implements P2pdsNode {
         paused: this.#accounts?.pausedAll ?? false,
         running: this.#accounts?.syncing ?? 0,
         nextSyncAt: iso(this.#scheduler?.earliestNextSyncAt() ?? null),
+        firehose: firehoseStateDto(this.#firehose, this.config.firehoseUrl),
+        live: (this.#firehose?.heldDids() ?? this.#knownDids).map((did) => accountLiveDto(this.#firehose, did)),
       },
+      storage: this.#storageUsage(),
+    }
+  }
+
+  #storageUsage(): StorageUsageDto | null {
+    if (this.#settings === undefined || this.#state !== 'started') return null
+    try {
+      return this.#settings.storageUsage()
+    } catch {
+      return null // the database is closing
     }
   }
 
@@ -501,12 +972,27 @@ class Node implements P2pdsNode {
         platform: process.platform,
         arch: process.arch,
       },
-      identity: null,
+      identity: this.#auth?.identity() ?? null,
       config: publicConfig(this.config) as unknown as Record<string, unknown>,
+      network: this.#peerSync?.info() ?? null,
     }
   }
 }
 
+/** A KB/s cap as a token bucket's rate (null: no cap). */
+function kbpsToBytes(kbps: number | null): number | null {
+  return kbps === null ? null : kbps * BYTES_PER_KB
+}
+
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString()
+}
+
+/** The text of POLICY_FILE; a file that cannot be read stops the start with one line. */
+function readPolicyFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new PolicyError(`POLICY_FILE ${file} cannot be read: ${(err as Error).message}`)
+  }
 }

@@ -7,10 +7,11 @@
  */
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { app, BrowserWindow, dialog, ipcMain, Menu, Notification, shell, Tray } from 'electron'
+import { app, BrowserWindow, dialog, ipcMain, Menu, Notification, safeStorage, shell, Tray } from 'electron'
 import { IPC_EVENT_CHANNEL, type AccountDto, type ApiEventName, type P2pdsEvents } from '../core/api.js'
 import { loadConfig } from '../core/config.js'
 import { createNode, type P2pdsNode } from '../core/node.js'
+import { createSafeStorageKeyStore } from './data-key-store.js'
 import { BUILD_DIRS, PACKAGE_ROOT } from '../core/package-info.js'
 import { createEventForwarder } from './event-forwarder.js'
 import { registerHostIpc, registerIpc, rendererSenderCheck, type HostHandlers } from './ipc.js'
@@ -21,7 +22,8 @@ import { coalescedTask } from './coalesced-task.js'
 import { applyLaunchAtLogin, DEFAULT_DESKTOP_SETTINGS, readDesktopSettings, updateDesktopSettings, type DesktopSettings } from './desktop-settings.js'
 import { e2eEnabled, e2eUserDataDir, installE2eHook } from './e2e-hook.js'
 import { appMenuTemplate, exportFromMenu, menuAccountsKey } from './menu.js'
-import { closeHintNotice, createNotifier, syncAllFailedNotice, syncFailedNotice, type Notice } from './notifications.js'
+import { challengeFailedNotice, closeHintNotice, createNotifier, storageWarningNotice, syncAllFailedNotice, syncFailedNotice, type Notice } from './notifications.js'
+import { openFolder, readHostSettings, setLaunchAtLogin, type LaunchAtLoginDeps } from './host-settings.js'
 import { describeStartFailure, findElectronSqliteBinding } from './startup.js'
 import { SystemTray, syncAllAccounts, trayIconDir } from './tray.js'
 import { applyTrayEvent, emptyTrayInputs, forgetRemovedAccounts, trayInputsFromAccounts, trayState } from './tray-state.js'
@@ -93,6 +95,8 @@ async function start(): Promise<void> {
       host: 'desktop',
       electronVersion,
       sqliteBinding: findElectronSqliteBinding(PACKAGE_ROOT, electronVersion),
+      // Secrets at rest: the data key lives in the OS keychain when it has one.
+      dataKeyStore: createSafeStorageKeyStore(safeStorage, app.getPath('userData')),
     })
     node.onAny((name, data) => {
       forwarder.push(name, data)
@@ -146,6 +150,11 @@ function onNodeEvent<E extends ApiEventName>(name: E, data: P2pdsEvents[E]): voi
     notifier.notify(syncFailedNotice(did, error, accountOf(did)))
   }
   if (name === 'accounts:changed') void refreshAccounts()
+  if (name === 'storage:warning') notifier.notify(storageWarningNotice(data as P2pdsEvents['storage:warning']))
+  if (name === 'challenge:completed') {
+    const result = data as P2pdsEvents['challenge:completed']
+    notifier.notify(challengeFailedNotice(result, accountOf(result.did)))
+  }
 }
 
 const accountOf = (did: string): AccountDto | undefined => accounts.find((a) => a.did === did)
@@ -241,6 +250,25 @@ function hostHandlers(n: P2pdsNode): HostHandlers {
       const dir = r.filePaths[0]
       if (r.canceled || dir === undefined) return null
       return n.api.export.blobs({ did, dir })
+    },
+    settings: async () => readHostSettings(launchAtLoginDeps()),
+    setLaunchAtLogin: async ({ enabled }) => {
+      const out = setLaunchAtLogin(enabled, launchAtLoginDeps())
+      settings = { ...settings, launchAtLogin: out.launchAtLogin.enabled }
+      return out
+    },
+    openDataFolder: () => openFolder(n.config.dataDir, (p) => shell.openPath(p)),
+  }
+}
+
+function launchAtLoginDeps(): LaunchAtLoginDeps {
+  return {
+    userDataDir: app.getPath('userData'),
+    loginItems: {
+      platform: process.platform,
+      isPackaged: app.isPackaged,
+      executable: process.env.APPIMAGE ?? process.execPath,
+      setLoginItemSettings: (s) => app.setLoginItemSettings(s),
     },
   }
 }

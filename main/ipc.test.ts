@@ -115,6 +115,9 @@ describe('registerHostIpc (ipcMain stand-in)', () => {
       {
         saveCar: async (input) => (calls.push(input), { path: '/x.car', bytes: 3, items: 1 }),
         saveBlobs: async () => null,
+        settings: async () => ({ launchAtLogin: { supported: true, enabled: false, reason: null }, canOpenDataFolder: true }),
+        setLaunchAtLogin: async ({ enabled }) => (calls.push({ enabled }), { launchAtLogin: { supported: true, enabled, reason: null }, canOpenDataFolder: true }),
+        openDataFolder: async () => undefined,
       },
       rendererSenderCheck(rendererUrl),
     )
@@ -126,6 +129,13 @@ describe('registerHostIpc (ipcMain stand-in)', () => {
     expect(await saveCar(eventFrom(rendererUrl), { did: 'did:plc:abc', path: '/etc/passwd' })).toMatchObject({ ok: false, error: { code: 'ERR_INVALID_INPUT' } })
     expect(calls).toEqual([{ did: 'did:plc:abc' }])
     expect(await ipc.handlers.get(hostIpcChannel('saveBlobs'))!(eventFrom(rendererUrl), { did: 'did:plc:abc' })).toEqual({ ok: true, value: null })
+    // Launch at login takes exactly { enabled: boolean }; the folder to open is never the renderer's to name.
+    const setLaunch = ipc.handlers.get(hostIpcChannel('setLaunchAtLogin'))!
+    expect(await setLaunch(eventFrom(rendererUrl), { enabled: 'yes' })).toMatchObject({ ok: false, error: { code: 'ERR_INVALID_INPUT' } })
+    expect(await setLaunch(eventFrom(rendererUrl), { enabled: true })).toMatchObject({ ok: true, value: { launchAtLogin: { enabled: true } } })
+    expect(await ipc.handlers.get(hostIpcChannel('openDataFolder'))!(eventFrom(rendererUrl), { path: '/etc' })).toMatchObject({ ok: false, error: { code: 'ERR_INVALID_INPUT' } })
+    expect(await ipc.handlers.get(hostIpcChannel('openDataFolder'))!(eventFrom(rendererUrl))).toEqual({ ok: true })
+    expect(calls).toEqual([{ did: 'did:plc:abc' }, { enabled: true }])
     unregister()
     expect(ipc.handlers.size).toBe(0)
   })

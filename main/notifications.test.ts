@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { closeHintNotice, createNotificationThrottle, createNotifier, exportFailedNotice, exportFinishedNotice, formatBytes, syncAllFailedNotice, syncFailedNotice, type Notice } from './notifications.js'
+import { challengeFailedNotice, closeHintNotice, createNotificationThrottle, createNotifier, exportFailedNotice, exportFinishedNotice, formatBytes, storageWarningNotice, syncAllFailedNotice, syncFailedNotice, type Notice } from './notifications.js'
 
 function clock(start = 1_000_000) {
   let t = start
@@ -107,5 +107,42 @@ describe('notice texts', () => {
     expect(formatBytes(1000)).toBe('1.0 kB')
     expect(formatBytes(250_000_000)).toBe('250 MB')
     expect(formatBytes(3.2e12)).toBe('3.2 TB')
+  })
+})
+
+describe('storageWarningNotice', () => {
+  const MB = 1024 * 1024
+  it('says the storage is almost full, then full, each at most once per 6 hours', () => {
+    const warning = storageWarningNotice({ usedBytes: 9.5 * MB, blocks: 10, limitBytes: 10 * MB, fraction: 0.95, level: 'warning' })
+    expect(warning).toEqual({ kind: 'storage-warning', key: 'warning', title: 'Storage is almost full', body: expect.stringMatching(/^[\d.]+ MB of the [\d.]+ MB storage cap is used \(95%\)\. At the cap, new syncs stop/) })
+    const full = storageWarningNotice({ usedBytes: 11 * MB, blocks: 10, limitBytes: 10 * MB, fraction: 1.1, level: 'full' })
+    expect(full).toMatchObject({ key: 'full', title: 'Storage is full', body: expect.stringMatching(/no new sync starts\. Raise the cap in Settings/) })
+    expect(storageWarningNotice({ usedBytes: 1, blocks: 1, limitBytes: 10 * MB, fraction: 0, level: 'ok' })).toBeNull()
+    const c = clock()
+    const shown: Notice[] = []
+    const notifier = createNotifier({ now: c.now, show: (n) => void shown.push(n) })
+    expect(notifier.notify(warning)).toBe(true)
+    expect(notifier.notify(warning)).toBe(false)
+    // Reaching the cap is said even right after the warning.
+    expect(notifier.notify(full)).toBe(true)
+    c.advance(6 * 60 * 60_000)
+    expect(notifier.notify(warning)).toBe(true)
+    expect(shown.map((n) => n.key)).toEqual(['warning', 'full', 'warning'])
+  })
+})
+
+describe('challengeFailedNotice', () => {
+  const base = { id: 1, peer: 3, peerId: '12D3KooWPeer', did: 'did:plc:abc', level: 'L2' as const, transport: 'libp2p' as const, samples: 16, commit: null, rev: null, durationMs: 5, at: '2026-11-29T08:00:00.000Z' }
+  it('says which peer failed to prove which account, for lost or faked data only', () => {
+    const n = challengeFailedNotice({ ...base, ok: false, reason: 'missing-block', message: '2 of 16 sampled blocks were not produced (first: bafy…).' }, { handle: 'alice.test' })
+    expect(n).toEqual({
+      kind: 'challenge-failed',
+      key: '3\u0000did:plc:abc',
+      title: 'A peer failed to prove it holds alice.test',
+      body: '12D3KooWPeer: 2 of 16 sampled blocks were not produced (first: bafy…).',
+    })
+    expect(challengeFailedNotice({ ...base, ok: true, reason: null, message: 'ok' })).toBeNull()
+    expect(challengeFailedNotice({ ...base, ok: false, reason: 'unreachable', message: 'offline' })).toBeNull()
+    expect(challengeFailedNotice({ ...base, ok: false, reason: 'late', message: 'late' })).toBeNull()
   })
 })

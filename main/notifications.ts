@@ -3,10 +3,10 @@
  * desktop: at most one per kind and key (a DID) per interval, and at most a few per minute in
  * all. Pure: `show` is handed in (Electron's `Notification` in main/index.ts).
  */
-import type { AccountDto, ErrorDto, ExportResultDto } from '../core/api.js'
+import type { AccountDto, ChallengeResultDto, ErrorDto, ExportResultDto, StorageUsageDto } from '../core/api.js'
 
 /** What a notification is about; each kind has its own per-key interval. */
-export type NoticeKind = 'sync-failed' | 'offer-received' | 'challenge-failed' | 'export-finished' | 'export-failed' | 'close-hint'
+export type NoticeKind = 'sync-failed' | 'offer-received' | 'challenge-failed' | 'export-finished' | 'export-failed' | 'close-hint' | 'storage-warning'
 
 export interface Notice {
   kind: NoticeKind
@@ -38,6 +38,8 @@ export const DEFAULT_PER_KEY_MS: Readonly<Record<NoticeKind, number>> = {
   'export-finished': 0,
   'export-failed': 0,
   'close-hint': 0,
+  // Keyed by level: reaching the cap is said even shortly after the 90% warning.
+  'storage-warning': 6 * 60 * 60_000,
 }
 
 /** Most remembered (kind, key) pairs; the oldest are forgotten beyond it. */
@@ -156,6 +158,29 @@ export function closeHintNotice(platform: NodeJS.Platform): Notice {
     key: '',
     title: 'P2PDS is still running',
     body: `Your backups keep running in the background. Open P2PDS or quit it from its icon in the ${where}.`,
+  }
+}
+
+/** Stored data reached 90% of the storage cap, or the cap (new syncs are then refused). */
+export function storageWarningNotice(usage: StorageUsageDto): Notice | null {
+  if (usage.level === 'ok' || usage.limitBytes === null) return null
+  const of = `${formatBytes(usage.usedBytes)} of the ${formatBytes(usage.limitBytes)} storage cap`
+  return usage.level === 'full'
+    ? { kind: 'storage-warning', key: 'full', title: 'Storage is full', body: `${of} is used, so no new sync starts. Raise the cap in Settings or remove an account.` }
+    : { kind: 'storage-warning', key: 'warning', title: 'Storage is almost full', body: `${of} is used (${Math.floor((usage.fraction ?? 0) * 100)}%). At the cap, new syncs stop; raise it in Settings.` }
+}
+
+/**
+ * A peer failed a storage challenge in a way that says it lost or faked data (not merely being
+ * offline, late or refusing: those show on the Verification page). Null otherwise.
+ */
+export function challengeFailedNotice(result: ChallengeResultDto, account?: Pick<AccountDto, 'handle'> | null): Notice | null {
+  if (result.ok || result.reason === 'unreachable' || result.reason === 'late' || result.reason === 'refused') return null
+  return {
+    kind: 'challenge-failed',
+    key: `${result.peer}\u0000${result.did}`,
+    title: `A peer failed to prove it holds ${accountName(result.did, account)}`,
+    body: `${result.peerId ?? `Peer ${result.peer}`}: ${firstLine(result.message)}`,
   }
 }
 

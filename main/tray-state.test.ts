@@ -133,6 +133,15 @@ describe('trayState', () => {
     expect(trayState(inputs).icon).toBe('idle')
   })
 
+  it('needs attention while storage is at its cap (new syncs are refused), not at the 90% warning', () => {
+    const MB = 1024 * 1024
+    const at = (level: 'ok' | 'warning' | 'full') => emptyTrayInputs({ ...status('started'), storage: { usedBytes: MB, blocks: 1, limitBytes: MB, fraction: 1, level } })
+    expect(trayState(at('warning')).icon).toBe('idle')
+    expect(trayState(at('full'))).toMatchObject({ icon: 'attention', statusLine: 'Storage is full: new syncs stopped', tooltip: 'P2PDS: Storage is full: new syncs stopped; raise the cap in Settings' })
+    // A failed account says more (its own sentence), so it comes first.
+    expect(trayState(applyTrayEvent(at('full'), 'sync:failed', failed('did:plc:a'))).statusLine).toBe('Backup failed for 1 account')
+  })
+
   it('does not count an aborted sync (node stopping, account removed) as a failure', () => {
     const aborted = { did: 'did:plc:a', error: { name: 'AbortError', code: 'ERR_ABORTED', message: 'The node is stopping.' } }
     const inputs = fold(emptyTrayInputs(status('started')), [

@@ -115,8 +115,8 @@ const NODE_NOT_STARTED: Record<Exclude<NodeStatusDto['state'], 'started'>, strin
 }
 
 /**
- * The display for some inputs. Attention wins (the node is not started, or a sync failed since
- * that account's last success), then syncing, then idle.
+ * The display for some inputs. Attention wins (the node is not started, a sync failed since
+ * that account's last success, or storage reached its cap), then syncing, then idle.
  */
 export function trayState(inputs: TrayInputs): TrayState {
   const state = inputs.status?.state ?? 'starting'
@@ -135,6 +135,10 @@ export function trayState(inputs: TrayInputs): TrayState {
     const only = failed === 1 ? [...inputs.failures.values()][0] : undefined
     const detail = only !== undefined ? firstLine(only.message) : 'open P2PDS for details'
     return { icon: 'attention', statusLine: line, tooltip: tooltip(`${line}: ${detail}`), canSync, paused }
+  }
+  if (inputs.status?.storage?.level === 'full') {
+    const line = 'Storage is full: new syncs stopped'
+    return { icon: 'attention', statusLine: line, tooltip: tooltip(`${line}; raise the cap in Settings`), canSync, paused }
   }
   if (syncing > 0) {
     const line = accounts > 1 ? `Syncing ${syncing} of ${count(accounts, 'account')}…` : `Syncing ${count(syncing, 'account')}…`

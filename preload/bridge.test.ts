@@ -13,6 +13,9 @@ const TEST_HOST: P2pdsHostApi = {
   saveBlobs: async () => {
     throw new ApiCallError({ name: 'ApiCallError', code: 'ERR_TEST', message: 'refused' })
   },
+  settings: async () => ({ launchAtLogin: { supported: true, enabled: false, reason: null }, canOpenDataFolder: true }),
+  setLaunchAtLogin: async ({ enabled }) => ({ launchAtLogin: { supported: true, enabled, reason: null }, canOpenDataFolder: true }),
+  openDataFolder: async () => undefined,
 }
 const createBridge = (invoke: BridgeInvoke, subscribe: BridgeSubscribe) => createBridgeWithHost(invoke, subscribe, TEST_HOST)
 
@@ -163,7 +166,8 @@ describe('host methods', () => {
   it('are exposed under host, and errors cross the context bridge as plain objects with their code', async () => {
     const bridge = forContextBridge(createBridge(async () => ({ ok: true, value: null }), () => () => undefined))
     expect(bridge.host.kind).toBe('browser')
-    expect(Object.keys(bridge.host).sort()).toEqual(['kind', 'saveBlobs', 'saveCar'])
+    expect(Object.keys(bridge.host).sort()).toEqual(['kind', 'openDataFolder', 'saveBlobs', 'saveCar', 'setLaunchAtLogin', 'settings'])
+    expect(await bridge.host.setLaunchAtLogin({ enabled: true })).toMatchObject({ launchAtLogin: { enabled: true } })
     expect(await bridge.host.saveCar({ did: 'did:plc:abc' })).toEqual({ path: '/tmp/x.car', bytes: 1, items: 1 })
     expect(savedCars).toContainEqual({ did: 'did:plc:abc' })
     const err = await bridge.host.saveBlobs({ did: 'did:plc:abc' }).catch((e: unknown) => e)

@@ -4,7 +4,7 @@
  * per-launch secret as a bearer token). `preload/browser.ts` wires it to `window`; this file takes
  * everything it touches as parameters so tests can run it against a real node.
  */
-import { ApiCallError, type ApiResult, type ErrorDto, type ExportResultDto, type P2pdsBridge, type P2pdsHostApi } from '../core/api.js'
+import { ApiCallError, type ApiResult, type ErrorDto, type ExportResultDto, type HostSettingsDto, type P2pdsBridge, type P2pdsHostApi } from '../core/api.js'
 import { createBridge, createEventHub } from './bridge.js'
 import { createSseParser } from '../core/server/sse-parser.js'
 
@@ -64,6 +64,20 @@ export function takeSecret(
   } catch {
     return null
   }
+}
+
+/** What the browser host can do for Settings: neither login items nor the file manager. */
+export const BROWSER_HOST_SETTINGS: HostSettingsDto = Object.freeze({
+  launchAtLogin: Object.freeze({
+    supported: false,
+    enabled: false,
+    reason: 'Only the desktop app can open at login; in browser mode, start `p2pds serve` with your system (a systemd unit, launchd agent or scheduled task).',
+  }),
+  canOpenDataFolder: false,
+})
+
+function desktopOnly(what: string): ErrorDto {
+  return { name: 'ApiCallError', code: 'ERR_NOT_SUPPORTED', message: `${what} needs the desktop app; in browser mode, do it on the computer running p2pds serve.` }
 }
 
 export interface BrowserBridgeInit {
@@ -247,6 +261,14 @@ export function createBrowserBridge(init: BrowserBridgeInit): BrowserBridge {
     saveCar: (input) =>
       download(`/api/download/car?${new URLSearchParams(input.rev === undefined ? { did: input.did } : { did: input.did, rev: input.rev })}`, 'repo.car'),
     saveBlobs: (input) => download(`/api/download/blobs?${new URLSearchParams({ did: input.did })}`, 'blobs.tar'),
+    // A page cannot register login items or open folders: only the desktop app can.
+    settings: async () => BROWSER_HOST_SETTINGS,
+    setLaunchAtLogin: async () => {
+      throw new ApiCallError(desktopOnly('Opening P2PDS at login'))
+    },
+    openDataFolder: async () => {
+      throw new ApiCallError(desktopOnly('Opening the data folder'))
+    },
   }
 
   return {

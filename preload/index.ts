@@ -6,7 +6,7 @@
  * `scripts/build-preload.mjs` bundles this file to `dist/preload/index.cjs`.
  */
 import { contextBridge, ipcRenderer } from 'electron'
-import { hostIpcChannel, IPC_EVENT_CHANNEL, ipcChannel, type ApiResult, type P2pdsHostApi } from '../core/api.js'
+import { HOST_METHODS, hostIpcChannel, IPC_EVENT_CHANNEL, ipcChannel, type ApiResult, type P2pdsHostApi } from '../core/api.js'
 import { createBridge, createEventHub, forContextBridge, unwrapResult } from './bridge.js'
 
 const hub = createEventHub()
@@ -18,12 +18,13 @@ ipcRenderer.on(IPC_EVENT_CHANNEL, (_event, payload: unknown) => {
   hub.dispatch(name, data)
 })
 
-// Native dialogs live in main: each host method is one IPC channel answered with an ApiResult.
-const host: P2pdsHostApi = {
-  kind: 'electron',
-  saveCar: async (input) => unwrapResult('host.saveCar', await ipcRenderer.invoke(hostIpcChannel('saveCar'), input)),
-  saveBlobs: async (input) => unwrapResult('host.saveBlobs', await ipcRenderer.invoke(hostIpcChannel('saveBlobs'), input)),
+// Native dialogs, login items and the file manager live in main: each host method is one IPC
+// channel answered with an ApiResult (main validates the input).
+const hostMethods: Record<string, unknown> = { kind: 'electron' }
+for (const m of HOST_METHODS) {
+  hostMethods[m] = async (input?: unknown) => unwrapResult(`host.${m}`, await ipcRenderer.invoke(hostIpcChannel(m), input))
 }
+const host = hostMethods as unknown as P2pdsHostApi
 
 const bridge = createBridge(
   (method, input) => ipcRenderer.invoke(ipcChannel(method), input) as Promise<ApiResult<unknown>>,

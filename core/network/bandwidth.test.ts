@@ -14,10 +14,16 @@ class FakeTime {
       if (signal?.aborted === true) return reject(new AbortError())
       const w = { at: this.t + ms, resolve, reject, signal }
       this.#waiters.push(w)
-      signal?.addEventListener('abort', () => {
-        this.#waiters.splice(this.#waiters.indexOf(w), 1)
-        reject(new AbortError())
-      })
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.#waiters.indexOf(w)
+          if (i < 0) return // already woken
+          this.#waiters.splice(i, 1)
+          reject(new AbortError())
+        },
+        { once: true },
+      )
     })
 
   /** Runs until `done` settles, jumping to each next wake-up. */
@@ -123,6 +129,63 @@ describe('TokenBucket (fake clock)', () => {
     // The aborted 1000 bytes were refunded: the next 50 need only half a second.
     await time.run(bucket.take(50))
     expect(time.t).toBe(500)
+  })
+})
+
+describe('TokenBucket rate changes (the bandwidth setting, fake clock)', () => {
+  it('a raised rate applies to a taker already waiting', async () => {
+    const time = new FakeTime()
+    const bucket = new TokenBucket({ bytesPerSec: 100, burstBytes: 100, now: time.now, sleep: time.sleep })
+    await bucket.take(100) // the burst
+    let doneAt: number | null = null
+    const waiting = bucket.take(1000).then(() => (doneAt = time.t))
+    // At 100 B/s the 1000 bytes would need 10 s; after 1 s (100 paid) the rate goes to 900 B/s.
+    const changed = (async () => {
+      await time.sleep(1000)
+      bucket.setRate(900)
+    })()
+    await time.run(Promise.all([waiting, changed]))
+    expect(bucket.bytesPerSec).toBe(900)
+    expect(bucket.burstBytes).toBe(225)
+    // 900 bytes left at 900 B/s: one more second, not nine.
+    expect(doneAt).toBe(2000)
+  })
+
+  it('a lowered rate slows transfers under way', async () => {
+    const time = new FakeTime()
+    const bucket = new TokenBucket({ bytesPerSec: 1000, burstBytes: 100, now: time.now, sleep: time.sleep })
+    const reading = readTimed(throttle(streamOf(Array.from({ length: 30 }, () => bytes(100))), bucket), time)
+    const changed = (async () => {
+      await time.sleep(1000)
+      bucket.setRate(100, 100)
+    })()
+    const [seen] = await time.run(Promise.all([reading, changed]))
+    expect(seen.at(-1)!.total).toBe(3000)
+    // About 1100 bytes in the first second, the other ~1900 at 100 B/s.
+    expect(time.t).toBeGreaterThanOrEqual(1000 + 18_000)
+    for (const s of seen.filter((x) => x.t > 1000)) expect(s.total).toBeLessThanOrEqual(1100 + 100 + ((s.t - 1000) / 1000) * 100)
+  })
+
+  it('lifting the cap releases waiting takers at once; null means no cap from the start', async () => {
+    const time = new FakeTime()
+    const bucket = new TokenBucket({ bytesPerSec: 10, burstBytes: 10, now: time.now, sleep: time.sleep })
+    const waiting = bucket.take(10_000)
+    await new Promise((r) => setImmediate(r))
+    bucket.setRate(null)
+    await time.run(waiting)
+    expect(time.t).toBe(0)
+    expect(bucket.bytesPerSec).toBeNull()
+    expect(bucket.burstBytes).toBe(Infinity)
+    const open = new TokenBucket({ bytesPerSec: null, now: time.now, sleep: time.sleep })
+    const seen = await time.run(readTimed(throttle(streamOf([bytes(1_000_000)]), open), time))
+    expect(seen).toHaveLength(1) // not split
+    expect(time.t).toBe(0)
+    // A cap set again starts from a full bucket and holds its rate.
+    open.setRate(1000, 100)
+    await time.run(open.take(1100))
+    expect(time.t).toBe(1000)
+    expect(() => open.setRate(0)).toThrow(RangeError)
+    expect(() => open.setRate(Number.NaN)).toThrow(RangeError)
   })
 })
 

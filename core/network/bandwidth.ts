@@ -10,6 +10,8 @@
  * - Waiting honours the request's abort signal; a cancelled body cancels the one below.
  * - Throttling slows reading, so the server is held back by TCP flow control; the per-chunk time
  *   limit of the safe fetch counts only time spent waiting on the server, not here.
+ * - The cap is a setting that applies at once: `setRate` changes it for transfers under way too
+ *   (`bandwidth.test.ts`, "a rate change applies to takers already waiting").
  */
 import { AbortError } from '../errors.js'
 import { sleep } from '../timers.js'
@@ -25,8 +27,8 @@ export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>
 
 /** What a {@link TokenBucket} is made from. */
 export interface TokenBucketInit {
-  /** Sustained rate, bytes per second. */
-  bytesPerSec: number
+  /** Sustained rate, bytes per second; null for no cap (bytes pass at once). */
+  bytesPerSec: number | null
   /** Bytes that may pass at once after an idle spell (the bucket's size). @default bytesPerSec / 4 (a quarter second), at least 1 */
   burstBytes?: number
   /** @default Date.now */
@@ -39,39 +41,85 @@ export interface TokenBucketInit {
  * A token bucket that lets callers go into debt: `take(n)` reserves `n` bytes at once and waits
  * until the bucket would have refilled them. Concurrent takers queue behind each other's debt,
  * so the total rate holds however many transfers share the bucket. It starts full.
+ *
+ * The rate can change at any time ({@link TokenBucket.setRate}, the bandwidth setting): takers
+ * already waiting re-measure what is left of their debt at the new rate, so a raised or lifted
+ * cap applies to transfers under way, not only to later ones.
  */
 export class TokenBucket {
-  readonly bytesPerSec: number
-  readonly burstBytes: number
+  #rate: number | null
+  #burst: number
   readonly #now: () => number
   readonly #sleep: Sleep
   #tokens: number
   #at: number
+  /** Bytes refilled since the bucket was made (not capped by the burst): waiters measure their debt against it. */
+  #filled = 0
+  /** One controller per wait in progress; aborted to make waiters re-measure after a rate change. */
+  readonly #waits = new Set<AbortController>()
 
   constructor(init: TokenBucketInit) {
-    if (!(init.bytesPerSec > 0)) throw new RangeError('bytesPerSec must be positive')
-    this.bytesPerSec = init.bytesPerSec
-    this.burstBytes = Math.max(1, Math.floor(init.burstBytes ?? init.bytesPerSec / 4))
+    checkRate(init.bytesPerSec)
+    this.#rate = init.bytesPerSec
+    this.#burst = burstFor(init.bytesPerSec, init.burstBytes)
     this.#now = init.now ?? Date.now
     this.#sleep = init.sleep ?? sleep
-    this.#tokens = this.burstBytes
+    this.#tokens = this.#burst === Infinity ? 0 : this.#burst
     this.#at = this.#now()
+  }
+
+  /** Sustained rate in bytes per second, or null when there is no cap. */
+  get bytesPerSec(): number | null {
+    return this.#rate
+  }
+
+  /** The most bytes that pass at once (Infinity when there is no cap). */
+  get burstBytes(): number {
+    return this.#burst
+  }
+
+  /**
+   * Changes the rate at once (null lifts the cap). Takers waiting now re-measure their remaining
+   * debt at the new rate; with the cap lifted they go at once and their debt is forgiven.
+   */
+  setRate(bytesPerSec: number | null, burstBytes?: number): void {
+    checkRate(bytesPerSec)
+    this.#refill()
+    const wasUnlimited = this.#rate === null
+    this.#rate = bytesPerSec
+    this.#burst = burstFor(bytesPerSec, burstBytes)
+    if (bytesPerSec === null) this.#tokens = 0
+    else this.#tokens = wasUnlimited ? this.#burst : Math.min(this.#burst, this.#tokens)
+    for (const wait of this.#waits) wait.abort()
   }
 
   /** Reserves `n` bytes; resolves when they may pass. An abort while waiting gives them back. */
   async take(n: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted === true) throw new AbortError()
-    if (n <= 0) return
+    if (n <= 0 || this.#rate === null) return
     this.#refill()
     this.#tokens -= n
     if (this.#tokens >= 0) return
-    const waitMs = Math.ceil((-this.#tokens / this.bytesPerSec) * 1000)
-    try {
-      await this.#sleep(waitMs, signal)
-    } catch (err) {
+    // Paid once the bucket has refilled everything owed up to and including these bytes.
+    const target = this.#filled - this.#tokens
+    for (;;) {
       this.#refill()
-      this.#tokens = Math.min(this.burstBytes, this.#tokens + n)
-      throw err
+      const rate = this.#rate
+      const left = target - this.#filled
+      if (rate === null || left <= 1e-6) return
+      const wake = new AbortController()
+      this.#waits.add(wake)
+      try {
+        await this.#sleep(Math.ceil((left / rate) * 1000), signal === undefined ? wake.signal : AbortSignal.any([signal, wake.signal]))
+      } catch (err) {
+        // Woken by a rate change (not by the caller): measure again at the new rate.
+        if (wake.signal.aborted && !callerAborted(signal)) continue
+        this.#refill()
+        if (this.#rate !== null) this.#tokens = Math.min(this.#burst, this.#tokens + n)
+        throw err
+      } finally {
+        this.#waits.delete(wake)
+      }
     }
   }
 
@@ -79,8 +127,25 @@ export class TokenBucket {
     const now = this.#now()
     const elapsed = Math.max(0, now - this.#at)
     this.#at = now
-    this.#tokens = Math.min(this.burstBytes, this.#tokens + (elapsed / 1000) * this.bytesPerSec)
+    if (this.#rate === null) return
+    const added = (elapsed / 1000) * this.#rate
+    this.#filled += added
+    this.#tokens = Math.min(this.#burst, this.#tokens + added)
   }
+}
+
+/** Read through a call, so the check is not narrowed away by the one at the top of `take`. */
+function callerAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true
+}
+
+function checkRate(bytesPerSec: number | null): void {
+  if (bytesPerSec !== null && !(bytesPerSec > 0 && Number.isFinite(bytesPerSec))) throw new RangeError('bytesPerSec must be positive, or null for no cap')
+}
+
+function burstFor(bytesPerSec: number | null, burstBytes: number | undefined): number {
+  if (bytesPerSec === null) return Infinity
+  return Math.max(1, Math.floor(burstBytes ?? bytesPerSec / 4))
 }
 
 /**

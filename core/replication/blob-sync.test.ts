@@ -110,6 +110,22 @@ describe('blob sync against the real PDS', () => {
     expect(dumpTables(s.db, ['blocks'])).toEqual(before)
   })
 
+  it('only: fetches just the named blobs (as the firehose does for a new commit), without listing the PDS\'s or the account\'s blobs', async () => {
+    const s = await backup()
+    const [first, second] = allCids()
+    const counting = countingFetch()
+    const summary = await syncBlobs({ did: alice.did, pdsUrl: net.pdsUrl, repos: s.repos, fetch: counting, only: [first!, second!, first!] })
+    expect(summary).toMatchObject({ fetched: 2, failed: 0, alreadyStored: 0, listed: 0 })
+    expect(sorted(getBlobCids(counting))).toEqual(sorted([first!, second!]))
+    expect(counting.requests.filter((u) => u.includes('listBlobs'))).toEqual([])
+    const stored = (await s.repos.listBlobs(alice.did, { limit: 100 })).filter((b) => b.state === 'stored').map((b) => b.cid)
+    expect(sorted(stored)).toEqual(sorted([first!, second!]))
+    // Named again: already stored, nothing fetched.
+    const again = countingFetch()
+    expect(await syncBlobs({ did: alice.did, pdsUrl: net.pdsUrl, repos: s.repos, fetch: again, only: [first!] })).toMatchObject({ fetched: 0, alreadyStored: 1 })
+    expect(again.requests).toEqual([])
+  })
+
   it('an interrupted run resumes: the next run fetches exactly the rest, never what was stored', async () => {
     const s = await backup()
     const controller = new AbortController()

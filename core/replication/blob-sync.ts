@@ -50,6 +50,13 @@ export interface BlobSyncOptions extends AbortOptions {
   maxBlobBytes?: number
   /** Also retry blobs that failed in earlier runs. @default true */
   retryFailed?: boolean
+  /**
+   * Fetch only these blobs (CIDs the account already tracks, e.g. those new records of a firehose
+   * commit reference), without listing the PDS's blobs or the account's: the cost is the new
+   * blobs', not the account's. `total` and `alreadyStored` then count only these.
+   * @default every blob of the account
+   */
+  only?: Iterable<string>
   onProgress?(progress: BlobSyncProgress): void
   /** @default Math.random */
   random?: () => number
@@ -109,19 +116,28 @@ export async function syncBlobs(options: BlobSyncOptions): Promise<BlobSyncSumma
   const concurrency = Math.max(1, options.concurrency ?? 4)
   throwIfAborted(signal)
 
-  const listed = await listPdsBlobs(options)
-  const newlyTracked = await repos.trackBlobs(did, listed.map((cid) => ({ cid })), { signal })
-
   const todo: BlobInfo[] = []
   let alreadyStored = 0
-  for (let after: string | undefined; ; ) {
-    const page = await repos.listBlobs(did, { limit: 1000, after, signal })
-    for (const b of page) {
+  let newlyTracked = 0
+  if (options.only !== undefined) {
+    for (const cid of new Set(options.only)) {
+      const b = await repos.getBlob(did, cid, { signal })
+      if (b === null) continue
       if (b.state === 'stored') alreadyStored++
       else if (b.state === 'pending' || options.retryFailed !== false) todo.push(b)
     }
-    if (page.length < 1000) break
-    after = page.at(-1)!.cid
+  } else {
+    const listed = await listPdsBlobs(options)
+    newlyTracked = await repos.trackBlobs(did, listed.map((cid) => ({ cid })), { signal })
+    for (let after: string | undefined; ; ) {
+      const page = await repos.listBlobs(did, { limit: 1000, after, signal })
+      for (const b of page) {
+        if (b.state === 'stored') alreadyStored++
+        else if (b.state === 'pending' || options.retryFailed !== false) todo.push(b)
+      }
+      if (page.length < 1000) break
+      after = page.at(-1)!.cid
+    }
   }
 
   const total = alreadyStored + todo.length

@@ -242,6 +242,63 @@ describe('SyncScheduler (fake clock)', () => {
     expect(scheduler.nextSyncAt('did:plc:slow')).toBe(clock.t + HOUR)
   })
 
+  it('replan: an account whose own interval changed moves at once; a running one keeps its state', async () => {
+    const own = new Map<string, number>()
+    const { clock, runs, scheduler, finish, active } = setup({ intervalFor: (did) => own.get(did) })
+    const last = clock.t - 20 * MIN
+    scheduler.track('did:plc:a', last)
+    scheduler.track('did:plc:b', null)
+    scheduler.start()
+    expect(scheduler.nextSyncAt('did:plc:a')).toBe(last + HOUR)
+    own.set('did:plc:a', 30 * MIN)
+    scheduler.replan('did:plc:a', last)
+    expect(scheduler.nextSyncAt('did:plc:a')).toBe(last + 30 * MIN)
+    // Shorter than the time since the last sync: it runs now.
+    own.set('did:plc:a', 10 * MIN)
+    scheduler.replan('did:plc:a', last)
+    await clock.advance(3 * MIN)
+    expect(runs.map((r) => r.did)).toContain('did:plc:a')
+    const run = runs.find((r) => r.did === 'did:plc:a')!
+    scheduler.replan('did:plc:a', last)
+    expect(scheduler.nextSyncAt('did:plc:a')).toBeNull() // running: untouched
+    await finish(run)
+    expect(scheduler.nextSyncAt('did:plc:a')).toBe(clock.t + 10 * MIN)
+    scheduler.replan('did:plc:unknown', null) // untracked: nothing happens
+    expect(scheduler.has('did:plc:unknown')).toBe(false)
+    for (const r of active()) await finish(r)
+    await scheduler.stop()
+  })
+
+  it('a changed interval applies at once: waiting accounts move, running and retrying ones keep their time', async () => {
+    const { clock, runs, scheduler, finish } = setup({ intervalFor: (did) => (did === 'did:plc:own' ? 2 * HOUR : undefined) })
+    scheduler.track('did:plc:a', clock.t - 30 * MIN) // due in 30 min
+    scheduler.track('did:plc:b', clock.t - 50 * MIN) // due in 10 min
+    scheduler.track('did:plc:own', clock.t) // its own 2 h period
+    scheduler.start()
+    expect(scheduler.intervalMs).toBe(HOUR)
+    // Longer: a is due 30 min later than before.
+    scheduler.setIntervalMs(2 * HOUR)
+    expect(scheduler.intervalMs).toBe(2 * HOUR)
+    expect(scheduler.nextSyncAt('did:plc:a')).toBe(clock.t + 90 * MIN)
+    expect(scheduler.nextSyncAt('did:plc:own')).toBe(clock.t + 2 * HOUR)
+    // Shorter than the time since the last sync: due now, and it runs without waiting for the old timer.
+    scheduler.setIntervalMs(20 * MIN)
+    await clock.advance(0)
+    expect(runs.map((r) => r.did).sort()).toEqual(['did:plc:a', 'did:plc:b'])
+    // A running account keeps its state; once done it is due one (new) interval later.
+    scheduler.setIntervalMs(10 * MIN)
+    await finish(runs[0]!)
+    expect(scheduler.nextSyncAt(runs[0]!.did)).toBe(clock.t + 10 * MIN)
+    // A failing account keeps its retry time.
+    await finish(runs[1]!, new Error('PDS down'))
+    const retryAt = scheduler.nextSyncAt(runs[1]!.did)
+    expect(retryAt).toBe(clock.t + MIN)
+    scheduler.setIntervalMs(HOUR)
+    expect(scheduler.nextSyncAt(runs[1]!.did)).toBe(retryAt)
+    expect(() => scheduler.setIntervalMs(0)).toThrow(RangeError)
+    await scheduler.stop()
+  })
+
   it('forgets untracked accounts and ones the run reports unknown', async () => {
     const { clock, runs, scheduler, finish } = setup()
     scheduler.track('did:plc:a', null)

@@ -18,6 +18,8 @@
  * - Any successful sync, scheduled or "sync now", makes the account due one interval later
  *   ({@link SyncScheduler.synced}).
  * - `stop()` leaves no timer behind and aborts the runs it started.
+ * - The default interval can change while running ({@link SyncScheduler.setIntervalMs}): waiting
+ *   accounts move to one new interval after their last sync.
  */
 import { AbortError, AccountPausedError, UnknownAccountError } from '../errors.js'
 
@@ -109,6 +111,7 @@ export class SyncScheduler {
   readonly #concurrency: number
   readonly #jitter: number
   readonly #retryBaseMs: number
+  #intervalMs: number
   readonly #entries = new Map<string, Entry>()
   #timer: unknown = undefined
   #started = false
@@ -118,6 +121,7 @@ export class SyncScheduler {
   constructor(init: SyncSchedulerInit) {
     if (!(init.intervalMs > 0)) throw new RangeError('intervalMs must be positive')
     this.#init = init
+    this.#intervalMs = init.intervalMs
     this.#now = init.now ?? Date.now
     this.#random = init.random ?? Math.random
     this.#timers = init.timers ?? defaultTimers
@@ -178,6 +182,43 @@ export class SyncScheduler {
     this.#changed()
   }
 
+  /** The default period between two syncs of an account, in ms. */
+  get intervalMs(): number {
+    return this.#intervalMs
+  }
+
+  /**
+   * Changes the default period at once (the sync interval setting). Each account on the default
+   * period that waits for its next periodic sync becomes due one new period after its last one
+   * (at once when that is past); accounts with their own period, running, or retrying after a
+   * failure keep their time.
+   */
+  setIntervalMs(ms: number): void {
+    if (!(ms > 0)) throw new RangeError('intervalMs must be positive')
+    const old = this.#intervalMs
+    if (ms === old) return
+    this.#intervalMs = ms
+    for (const e of this.#entries.values()) {
+      if (e.running || e.failures > 0) continue
+      const own = this.#init.intervalFor?.(e.did)
+      if (own !== undefined && own > 0) continue
+      e.dueAt = e.dueAt - old + ms
+    }
+    this.#changed()
+  }
+
+  /**
+   * The account's own period changed (`intervalFor` now says something else): a waiting account
+   * becomes due one new period after `lastSyncAt` (soon, within the jitter, when that is past);
+   * a running or retrying one keeps its time. No-op when untracked.
+   */
+  replan(did: string, lastSyncAt: number | null): void {
+    const e = this.#entries.get(did)
+    if (e === undefined || e.running || e.failures > 0 || this.#stopped) return
+    e.dueAt = firstDueAt({ now: this.#now(), lastSyncAt, intervalMs: this.#interval(did), jitter: this.#jitter, random: this.#random })
+    this.#changed()
+  }
+
   /** Re-evaluates what is due (call after a pause or resume, or an interval change). */
   wake(): void {
     this.#changed()
@@ -209,7 +250,7 @@ export class SyncScheduler {
 
   #interval(did: string): number {
     const own = this.#init.intervalFor?.(did)
-    return own !== undefined && own > 0 ? own : this.#init.intervalMs
+    return own !== undefined && own > 0 ? own : this.#intervalMs
   }
 
   #paused(did: string): boolean {

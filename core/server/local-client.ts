@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Agent, fetch as undiciFetch } from 'undici'
 import { API_EVENTS, type ApiEventName, type ApiMethodName, type ApiOutput, type ApiResult, type P2pdsEvents } from '../api.js'
 import { DATA_DIR_FILES } from '../data-dir.js'
 import { NodeUnreachableError, P2pdsError } from '../errors.js'
@@ -32,6 +33,29 @@ export interface LocalApiClient {
   subscribe(onEvent: <E extends ApiEventName>(name: E, data: P2pdsEvents[E]) => void, signal: AbortSignal): Promise<void>
 }
 
+/** Time limit of a call to the running node, for methods that answer at once. */
+const CALL_TIMEOUT_MS = 30_000
+
+/**
+ * Methods whose work lasts as long as the transfer behind it (a sync of a large repository, an
+ * export, a restore, a challenge round): they run until the node answers or the user interrupts.
+ */
+const LONG_RUNNING: ReadonlySet<ApiMethodName> = new Set<ApiMethodName>([
+  'accounts.add',
+  'accounts.sync',
+  'accounts.verify',
+  'export.car',
+  'export.blobs',
+])
+
+/** Names of long-running methods of areas that grow: any `recovery.restore*` and `peers.challenge`. */
+function isLongRunning(method: ApiMethodName): boolean {
+  return LONG_RUNNING.has(method) || method.startsWith('recovery.restore') || method === 'peers.challenge'
+}
+
+/** No header or body time limit (undici's defaults end a call after 5 minutes of silence). */
+const patientAgent = new Agent({ headersTimeout: 0, bodyTimeout: 0 })
+
 /** Reads `api.json`; undefined when absent, malformed, or left by a process that is gone. */
 export function readApiInfo(dataDir: string): ApiInfoFile | undefined {
   try {
@@ -54,12 +78,14 @@ export function connectToRunningNode(dataDir: string): LocalApiClient | undefine
     async call(method, input, options) {
       let res: Response
       try {
-        res = await fetch(`${info.url}/api/${method}`, {
+        const long = isLongRunning(method)
+        res = (await undiciFetch(`${info.url}/api/${method}`, {
           method: 'POST',
           headers: { authorization: `Bearer ${info.secret}`, 'content-type': 'application/json' },
           body: input === undefined ? '' : JSON.stringify(input),
-          signal: options?.signal ?? AbortSignal.timeout(30_000),
-        })
+          signal: options?.signal ?? (long ? undefined : AbortSignal.timeout(CALL_TIMEOUT_MS)),
+          dispatcher: long ? patientAgent : undefined,
+        })) as unknown as Response
       } catch (err) {
         throw new NodeUnreachableError(
           `A node is running on this data dir (pid ${info.pid}) but its local API at ${info.url} did not answer. ` +

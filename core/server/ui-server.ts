@@ -68,6 +68,12 @@ export interface UiServerInit {
   maxBodyBytes?: number
   /** Comment lines keep idle event streams open through proxies. @default 15000 */
   keepAliveMs?: number
+  /**
+   * Completes an OAuth login from the redirect's query (`GET /oauth/callback`). The browser
+   * arrives without the per-launch secret; the OAuth state (issued by this node, single use) is
+   * what authenticates the request. Resolves to the sentence shown. @default none (404)
+   */
+  oauthCallback?: (params: URLSearchParams) => Promise<{ ok: boolean; message: string }>
 }
 
 export interface UiServer {
@@ -201,6 +207,17 @@ export async function startUiServer(init: UiServerInit): Promise<UiServer> {
   })
 
   app.all('/api/*', () => jsonError(404, 'ERR_NOT_FOUND', 'No such API route.'))
+
+  app.get('/oauth/callback', async (c) => {
+    if (init.oauthCallback === undefined) return new Response('Not found', { status: 404 })
+    const result = await init.oauthCallback(new URL(c.req.url).searchParams).catch((err: unknown) => ({ ok: false, message: toErrorDto(err).message }))
+    const text = result.message.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`)
+    const title = result.ok ? 'Logged in' : 'Login failed'
+    return new Response(`<!doctype html><meta charset="utf-8"><title>P2PDS: ${title}</title><h1>${title}</h1><p id="message">${text}</p>`, {
+      status: result.ok ? 200 : 400,
+      headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': UI_CSP, 'x-frame-options': 'DENY', 'cache-control': 'no-store' },
+    })
+  })
 
   app.get('/bridge.js', async () => {
     const file = await readStaticFile(dirname(init.bridgeFile), '/' + basename(init.bridgeFile))

@@ -131,6 +131,254 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec(`ALTER TABLE accounts ADD COLUMN paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1))`)
     },
   },
+  {
+    version: 4,
+    description: 'peers (libp2p and HTTP addresses, DIDs each holds) and storage-challenge history',
+    up(db) {
+      db.exec(`
+        CREATE TABLE peers (
+          id           INTEGER PRIMARY KEY,
+          peer_id      TEXT UNIQUE,
+          multiaddrs   TEXT NOT NULL DEFAULT '[]',
+          endpoint     TEXT UNIQUE,
+          source       TEXT NOT NULL,
+          added_at     INTEGER NOT NULL,
+          last_seen_at INTEGER,
+          CHECK (peer_id IS NOT NULL OR endpoint IS NOT NULL)
+        ) STRICT;
+
+        CREATE TABLE peer_dids (
+          peer INTEGER NOT NULL REFERENCES peers (id) ON DELETE CASCADE,
+          did  TEXT NOT NULL,
+          PRIMARY KEY (peer, did)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX peer_dids_by_did ON peer_dids (did);
+
+        CREATE TABLE challenges (
+          id          INTEGER PRIMARY KEY,
+          peer        INTEGER NOT NULL REFERENCES peers (id) ON DELETE CASCADE,
+          did         TEXT NOT NULL,
+          level       TEXT NOT NULL CHECK (level IN ('L2', 'L3')),
+          transport   TEXT NOT NULL CHECK (transport IN ('libp2p', 'http', 'none')),
+          ok          INTEGER NOT NULL CHECK (ok IN (0, 1)),
+          reason      TEXT,
+          message     TEXT,
+          commit_cid  TEXT,
+          rev         TEXT,
+          samples     INTEGER NOT NULL,
+          nonce       TEXT NOT NULL,
+          duration_ms INTEGER NOT NULL,
+          at          INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX challenges_by_peer ON challenges (peer, at);
+        CREATE INDEX challenges_by_did ON challenges (did, at);
+      `)
+    },
+  },
+  {
+    version: 5,
+    description: 'storage usage (bytes and count of stored blocks, kept by triggers) for the storage cap',
+    up(db) {
+      // One row, kept exact by triggers inside every writer's own transaction: reading usage is
+      // O(1), where SUM(size) over blocks reads the whole table (core/settings.ts, storage cap).
+      db.exec(`
+        CREATE TABLE storage_usage (
+          id     INTEGER PRIMARY KEY CHECK (id = 1),
+          bytes  INTEGER NOT NULL,
+          blocks INTEGER NOT NULL
+        ) STRICT;
+        INSERT INTO storage_usage (id, bytes, blocks) SELECT 1, COALESCE(SUM(size), 0), COUNT(*) FROM blocks;
+        CREATE TRIGGER storage_usage_insert AFTER INSERT ON blocks BEGIN
+          UPDATE storage_usage SET bytes = bytes + NEW.size, blocks = blocks + 1 WHERE id = 1;
+        END;
+        CREATE TRIGGER storage_usage_delete AFTER DELETE ON blocks BEGIN
+          UPDATE storage_usage SET bytes = bytes - OLD.size, blocks = blocks - 1 WHERE id = 1;
+        END;
+        CREATE TRIGGER storage_usage_update AFTER UPDATE OF size ON blocks BEGIN
+          UPDATE storage_usage SET bytes = bytes - OLD.size + NEW.size WHERE id = 1;
+        END;
+      `)
+    },
+  },
+  {
+    version: 6,
+    description: 'PLC log mirror and lexicon index',
+    up(db) {
+      db.exec(`
+        -- The last valid PLC audit log of each held did:plc (log_json NULL until one was), and the
+        -- outcome of the latest attempt: valid 1/0, NULL when no source answered.
+        CREATE TABLE plc_logs (
+          did        TEXT PRIMARY KEY,
+          log_json   TEXT,
+          op_count   INTEGER NOT NULL DEFAULT 0,
+          tombstoned INTEGER NOT NULL DEFAULT 0 CHECK (tombstoned IN (0, 1)),
+          summary_json TEXT,
+          fetched_at INTEGER,
+          source     TEXT,
+          checked_at INTEGER NOT NULL,
+          valid      INTEGER CHECK (valid IN (0, 1)),
+          error_code TEXT,
+          error      TEXT
+        ) STRICT;
+
+        -- Lexicon index: NSIDs (collections and record $types) at each held account's head.
+        -- No foreign key to accounts: rows go when the account's index is recomputed after removal.
+        CREATE TABLE lexicon_usage (
+          did        TEXT NOT NULL,
+          nsid       TEXT NOT NULL,
+          records    INTEGER NOT NULL,
+          first_seen INTEGER NOT NULL,
+          last_seen  INTEGER NOT NULL,
+          PRIMARY KEY (did, nsid)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX lexicon_usage_by_nsid ON lexicon_usage (nsid);
+        CREATE TABLE lexicon_repos (
+          did        TEXT PRIMARY KEY,
+          head_cid   TEXT,
+          records    INTEGER NOT NULL,
+          indexed_at INTEGER NOT NULL
+        ) STRICT;
+      `)
+    },
+  },
+  {
+    version: 7,
+    description: 'firehose cursor per stream, and per-account live state (status, owed resync, events applied)',
+    up(db) {
+      db.exec(`
+        -- The seq of the last event of each subscribeRepos stream handled (saved in the same
+        -- transaction as what the event changed).
+        CREATE TABLE firehose_cursors (
+          url        TEXT PRIMARY KEY,
+          seq        INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL
+        ) STRICT;
+        -- What the firehose knows of each held account.
+        CREATE TABLE live_state (
+          did             TEXT PRIMARY KEY REFERENCES accounts (did) ON DELETE CASCADE,
+          -- the hosting status from #account: active, takendown, suspended, deactivated, deleted, ...
+          status          TEXT NOT NULL DEFAULT 'active',
+          -- non-NULL while a resync (getRepo since the head) is owed, saying why
+          resync_reason   TEXT,
+          events_applied  INTEGER NOT NULL DEFAULT 0,
+          -- Unix ms the last event of the account was handled, and the time the event carried
+          last_event_at   INTEGER,
+          last_event_time INTEGER,
+          -- the last event refused, in a sentence, and when
+          error           TEXT,
+          error_at        INTEGER
+        ) STRICT;
+      `)
+    },
+  },
+  {
+    version: 8,
+    description: 'held rotation and signing keys (sealed), restores to a new PDS (resumable steps)',
+    up(db) {
+      db.exec(`
+        -- Private keys the node holds, sealed with the node's data key (purpose held-key:<did_key>).
+        CREATE TABLE held_keys (
+          did_key    TEXT PRIMARY KEY,
+          purpose    TEXT NOT NULL CHECK (purpose IN ('rotation', 'signing')),
+          did        TEXT,
+          sealed     TEXT NOT NULL,
+          created_at INTEGER NOT NULL,
+          added_at   INTEGER
+        ) STRICT;
+
+        -- One restore per DID: where to, with which keys, and how far each step has come.
+        CREATE TABLE restores (
+          did           TEXT PRIMARY KEY,
+          target_url    TEXT NOT NULL,
+          target_did    TEXT,
+          handle        TEXT NOT NULL,
+          email         TEXT NOT NULL,
+          rotation_key  TEXT NOT NULL,
+          signing_key   TEXT,
+          state         TEXT NOT NULL CHECK (state IN ('running', 'failed', 'done')),
+          steps_json    TEXT NOT NULL,
+          error_code    TEXT,
+          error_message TEXT,
+          started_at    INTEGER NOT NULL,
+          updated_at    INTEGER NOT NULL
+        ) STRICT;
+      `)
+    },
+  },
+  {
+    version: 9,
+    description: 'logins (OAuth and app-password sessions, sealed), offers, replication policies',
+    up(db) {
+      db.exec(`
+        -- Accounts logged in on this node (several may be). Their secrets are in auth_secrets.
+        CREATE TABLE logins (
+          did          TEXT PRIMARY KEY,
+          handle       TEXT,
+          pds_url      TEXT NOT NULL,
+          method       TEXT NOT NULL CHECK (method IN ('oauth', 'app-password')),
+          logged_in_at INTEGER NOT NULL
+        ) STRICT;
+
+        -- Sealed with the node's data key (purpose <kind>:<key>): OAuth states, OAuth sessions
+        -- (DPoP key and tokens), app-password sessions.
+        CREATE TABLE auth_secrets (
+          kind       TEXT NOT NULL CHECK (kind IN ('oauth-state', 'oauth-session', 'app-password')),
+          key        TEXT NOT NULL,
+          sealed     TEXT NOT NULL,
+          updated_at INTEGER NOT NULL,
+          PRIMARY KEY (kind, key)
+        ) STRICT, WITHOUT ROWID;
+
+        -- Offers made by a logged-in account (outgoing) or to one (incoming, verified in the
+        -- offerer's repo), with the local decision on incoming ones (denial is kept, undoable).
+        CREATE TABLE offers (
+          offerer     TEXT NOT NULL,
+          subject     TEXT NOT NULL,
+          direction   TEXT NOT NULL CHECK (direction IN ('outgoing', 'incoming')),
+          uri         TEXT NOT NULL,
+          cid         TEXT,
+          record_json TEXT NOT NULL,
+          decision    TEXT NOT NULL DEFAULT 'pending' CHECK (decision IN ('pending', 'accepted', 'denied')),
+          created_at  INTEGER NOT NULL,
+          updated_at  INTEGER NOT NULL,
+          PRIMARY KEY (offerer, subject)
+        ) STRICT, WITHOUT ROWID;
+
+        -- Why the node holds a DID: reciprocal (mutual offers), archive (added by hand or with
+        -- consent), config (REPLICATE_DIDS / POLICY_FILE). Lifecycle and merge rules: core/policy/.
+        CREATE TABLE policies (
+          id              TEXT PRIMARY KEY,
+          type            TEXT NOT NULL CHECK (type IN ('reciprocal', 'archive', 'config')),
+          did             TEXT NOT NULL,
+          local_did       TEXT,
+          state           TEXT NOT NULL CHECK (state IN ('proposed', 'active', 'suspended', 'terminated', 'purged')),
+          consent         TEXT NOT NULL CHECK (consent IN ('reciprocal', 'consented', 'unconsented', 'revoked')),
+          min_copies      INTEGER,
+          interval_sec    INTEGER,
+          retention_days  INTEGER,
+          preferred_peers TEXT NOT NULL DEFAULT '[]',
+          purge_at        INTEGER,
+          created_at      INTEGER NOT NULL,
+          updated_at      INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX policies_by_did ON policies (did, state);
+      `)
+    },
+  },
+  {
+    version: 10,
+    description: 'groups: named lists of DIDs (core/groups.ts)',
+    up(db) {
+      db.exec(`
+        CREATE TABLE groups (
+          name        TEXT PRIMARY KEY,
+          members     TEXT NOT NULL,
+          created_at  INTEGER NOT NULL,
+          updated_at  INTEGER NOT NULL
+        ) STRICT;
+      `)
+    },
+  },
 ]
 
 /** The version a fully migrated database has. */

@@ -217,3 +217,56 @@ function pinToLoopback(ports: readonly number[]): () => void {
 function isListenOptions(value: unknown): value is net.ListenOptions {
   return typeof value === 'object' && value !== null && 'port' in value
 }
+
+// --- A second PDS on the same PLC (restore drills) ----------------------------------------------
+
+/** A second PDS of a {@link TestNetwork}, on the same PLC directory. */
+export interface ExtraPds {
+  /** `http://localhost:PORT` (use this exact form, as for {@link TestNetwork.pdsUrl}). */
+  readonly url: string
+  readonly port: number
+  /** dev-env's PDS wrapper (`pds.ctx` for internals). */
+  readonly pds: TestPds
+  /** Stops it and removes its data. Idempotent. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts another PDS on 127.0.0.1 that registers accounts in `net`'s PLC directory, with its own
+ * PLC rotation key and service DID, as a second provider would have.
+ */
+export async function startExtraPds(net: Pick<TestNetwork, 'plcUrl'>, init: { pds?: Omit<Partial<PdsConfig>, 'port' | 'didPlcUrl'>; tmpRoot?: string } = {}): Promise<ExtraPds> {
+  const { TestPds } = await import('@atproto/dev-env')
+  const tmpDir = await mkdtemp(join(init.tmpRoot ?? tmpdir(), 'p2pds-pds-'))
+  const [, port] = await choosePorts(0, undefined)
+  const savedTmpdir = process.env.TMPDIR
+  const unpin = pinToLoopback([port])
+  let pds: TestPds
+  try {
+    process.env.TMPDIR = tmpDir
+    pds = await TestPds.create({ ...init.pds, port, didPlcUrl: net.plcUrl })
+  } catch (err) {
+    await rm(tmpDir, { recursive: true, force: true })
+    throw err
+  } finally {
+    if (savedTmpdir === undefined) delete process.env.TMPDIR
+    else process.env.TMPDIR = savedTmpdir
+    unpin()
+  }
+  let closing: Promise<void> | undefined
+  return {
+    url: pds.url,
+    port,
+    pds,
+    close() {
+      closing ??= (async () => {
+        try {
+          await pds.close()
+        } finally {
+          await rm(tmpDir, { recursive: true, force: true })
+        }
+      })()
+      return closing
+    },
+  }
+}

@@ -1,9 +1,12 @@
 import { ConnectionBanner } from './ConnectionBanner.js'
 import { AccountsPage } from './pages/AccountsPage.js'
 import { IdentityPage } from './pages/IdentityPage.js'
+import { LexiconsPage } from './pages/LexiconsPage.js'
+import { OffersPage } from './pages/OffersPage.js'
 import { OverviewPage } from './pages/OverviewPage.js'
-import { PlannedPage } from './pages/PlannedPage.js'
+import { RecoveryPage } from './pages/RecoveryPage.js'
 import { SettingsPage } from './pages/SettingsPage.js'
+import { VerificationPage } from './pages/VerificationPage.js'
 import type { Page } from './route.js'
 import { Sidebar } from './Sidebar.js'
 import { useRoute } from './use-route.js'
@@ -14,14 +17,18 @@ function PageView({ page }: { page: Page }) {
       return <OverviewPage />
     case 'identity':
       return <IdentityPage />
+    case 'recovery':
+      return <RecoveryPage />
     case 'settings':
       return <SettingsPage />
     case 'accounts':
       return <AccountsPage />
     case 'offers':
+      return <OffersPage />
     case 'verification':
+      return <VerificationPage />
     case 'lexicons':
-      return <PlannedPage page={page} />
+      return <LexiconsPage />
   }
 }
 

@@ -7,7 +7,7 @@
  */
 
 /** Every page of the app, in sidebar order. */
-export const PAGES = ['overview', 'accounts', 'offers', 'verification', 'identity', 'lexicons', 'settings'] as const
+export const PAGES = ['overview', 'accounts', 'offers', 'verification', 'identity', 'recovery', 'lexicons', 'settings'] as const
 
 export type Page = (typeof PAGES)[number]
 
@@ -21,6 +21,7 @@ export const PAGE_TITLES: Record<Page, string> = {
   offers: 'Offers',
   verification: 'Verification',
   identity: 'Identity',
+  recovery: 'Recovery',
   lexicons: 'Lexicons',
   settings: 'Settings',
 }

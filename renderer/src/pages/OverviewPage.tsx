@@ -6,6 +6,7 @@ import { hrefFor } from '../route.js'
 import { Sentence } from '../Sentence.js'
 import { StateBadge } from '../StateBadge.js'
 import { useApp } from '../store.js'
+import { firehoseLine } from '../live-view.js'
 import { syncSummaryView } from '../sync-view.js'
 import { Uptime } from '../Uptime.js'
 import { useNow } from '../use-now.js'
@@ -33,6 +34,8 @@ export function OverviewPage() {
   const dash = '–'
   const now = useNow(15_000)
   const sync = syncSummaryView(status?.sync, now)
+  const firehose = firehoseLine(status?.sync?.firehose, now)
+  const liveCount = status?.sync?.live?.filter((a) => a.state === 'live').length ?? null
 
   return (
     <section className="page" data-testid="page-overview">
@@ -83,6 +86,14 @@ export function OverviewPage() {
               <span data-testid="node-sync-next" title={formatDateTime(status?.sync?.nextSyncAt ?? null)}>
                 {sync === null ? dash : sync.next}
               </span>
+            </Fact>
+            <Fact term="Firehose">
+              <span data-testid="node-firehose" data-connection={status?.sync?.firehose?.connection} title={status?.sync?.firehose?.lastError ?? status?.sync?.firehose?.url}>
+                {firehose ?? dash}
+              </span>
+            </Fact>
+            <Fact term="Live accounts">
+              <span data-testid="node-live-accounts">{liveCount === null ? dash : `${formatCount(liveCount)} of ${formatCount(status?.sync?.live?.length ?? 0)}`}</span>
             </Fact>
           </dl>
         </Panel>

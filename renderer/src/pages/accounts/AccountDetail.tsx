@@ -8,7 +8,9 @@ import { collectionLabel } from '../../record-view.js'
 import { hrefFor, recordsHref } from '../../route.js'
 import { useApp } from '../../store.js'
 import { useLoad } from '../../use-load.js'
+import { accountLive } from '../../live-view.js'
 import { isAccountPaused, nextSyncLine, nodeSyncPaused } from '../../sync-view.js'
+import { LiveBadge } from './LiveBadge.js'
 import { useNow } from '../../use-now.js'
 import { navigate } from '../../use-route.js'
 import { Fact, Panel } from '../Panel.js'
@@ -180,6 +182,7 @@ function Detail({ detail }: { detail: AccountDetailDto }) {
   const status = accountStatus(summary, progress, isAccountPaused(summary, nodePaused))
   const next = status.kind === 'paused' ? null : nextSyncLine(summary.nextSyncAt, now)
   const name = accountName(summary)
+  const liveState = accountLive(syncState, detail.did)
 
   const syncNow = async () => {
     if (bridge === null) return
@@ -299,6 +302,18 @@ function Detail({ detail }: { detail: AccountDetailDto }) {
               <span className="selectable">{summary.head?.cid ?? '–'}</span>
             </Fact>
             <Fact term="Last sync">{formatDateTime(summary.lastSyncAt)}</Fact>
+            {liveState !== null && (
+              <Fact term="Live sync">
+                <LiveBadge live={liveState} />
+                {liveState.reason !== null && (
+                  <span className="muted" data-testid="account-live-reason">
+                    {' '}
+                    {liveState.reason}
+                  </span>
+                )}
+                {liveState.lastEventAt !== null && <span className="muted"> · last event {formatRelativeTime(liveState.lastEventAt, now)}</span>}
+              </Fact>
+            )}
           </dl>
         </Panel>
 

@@ -1,14 +1,16 @@
-import type { AccountDto, SyncProgressDto } from '../../../../core/api.js'
+import type { AccountDto, AccountLiveDto, SyncProgressDto } from '../../../../core/api.js'
 import { accountName, accountStatus } from '../../account-view.js'
 import { useAccounts } from '../../accounts-store.js'
 import { formatBytes, formatCount, formatDateTime, formatRelativeTime, plural } from '../../format.js'
 import { accountHref } from '../../route.js'
 import { useApp } from '../../store.js'
+import { accountLive } from '../../live-view.js'
 import { isAccountPaused, nextSyncLine, nodeSyncPaused } from '../../sync-view.js'
 import { useNow } from '../../use-now.js'
 import { PageHeader } from '../PageHeader.js'
 import { AccountStatusBadge } from './AccountStatusBadge.js'
 import { AddAccountForm } from './AddAccountForm.js'
+import { LiveBadge } from './LiveBadge.js'
 import { SyncPauseToggle } from './SyncPauseToggle.js'
 import { SyncProgress } from './SyncProgress.js'
 import { Sentence } from '../../Sentence.js'
@@ -27,7 +29,19 @@ function BlobCounts({ blobs }: { blobs: AccountDto['blobs'] }) {
   )
 }
 
-function AccountRow({ account, progress, now, nodePaused }: { account: AccountDto; progress: SyncProgressDto | null; now: number; nodePaused: boolean }) {
+function AccountRow({
+  account,
+  progress,
+  now,
+  nodePaused,
+  live,
+}: {
+  account: AccountDto
+  progress: SyncProgressDto | null
+  now: number
+  nodePaused: boolean
+  live: AccountLiveDto | null
+}) {
   const status = accountStatus(account, progress, isAccountPaused(account, nodePaused))
   const next = status.kind === 'paused' ? null : nextSyncLine(account.nextSyncAt, now)
   const name = accountName(account)
@@ -56,6 +70,11 @@ function AccountRow({ account, progress, now, nodePaused }: { account: AccountDt
           {next !== null && (
             <li title={formatDateTime(account.nextSyncAt ?? null)} data-testid="account-next-sync">
               {next}
+            </li>
+          )}
+          {live !== null && (
+            <li>
+              <LiveBadge live={live} />
             </li>
           )}
         </ul>
@@ -104,7 +123,7 @@ export function AccountList() {
       ) : (
         <ul className="account-list" aria-label="Accounts backed up">
           {accounts.map((a) => (
-            <AccountRow key={a.did} account={a} progress={progress[a.did] ?? null} now={now} nodePaused={nodePaused} />
+            <AccountRow key={a.did} account={a} progress={progress[a.did] ?? null} now={now} nodePaused={nodePaused} live={accountLive(syncState, a.did)} />
           ))}
         </ul>
       )}

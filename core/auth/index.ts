@@ -1,0 +1,5 @@
+export { AuthService, type AuthServiceInit } from './sessions.js'
+export { createOAuthClient, oauthRedirectUri, OAUTH_CALLBACK_PATH, OAUTH_SCOPE, type OAuthClientInit } from './oauth.js'
+export { createRequestLock, type RequestLock, type RequestLockInit } from './request-lock.js'
+export { AuthStore, type LoginMethod, type LoginRow, type SealedStore } from './store.js'
+export { createSecretBox, loadOrCreateSalt, writePrivateFile, type DataKeyStore, type SecretBox, type SecretBoxInit } from './secret-box.js'

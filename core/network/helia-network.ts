@@ -1,0 +1,456 @@
+/**
+ * `HeliaNetworkService`: the {@link NetworkService} over Helia and a minimal libp2p (TCP, noise,
+ * yamux, identify, ping, kad-dht in client mode, autoNAT). Helia's blockstore is
+ * {@link HeliaBlockstore} over the node's own `BlockStore`, so bitswap serves the blocks of
+ * `pds.db` and nothing is stored twice. No delegated HTTP routers, gateways, mDNS or bootstrap
+ * list: peers come from the {@link PeerDirectory} (agreements, `peers.add`).
+ *
+ * Messages on the p2pds protocols are one length-prefixed request and one length-prefixed answer
+ * per stream; the answer's first byte says ok (0) or error (1, then `{code, message}` JSON).
+ * Inbound streams are rate-limited per remote peer and bounded in size and time.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { autoNAT } from '@libp2p/autonat'
+import { identify } from '@libp2p/identify'
+import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
+import { kadDHT } from '@libp2p/kad-dht'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { lpStream } from '@libp2p/utils'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { MemoryDatastore } from 'datastore-core'
+import { createHelia } from 'helia'
+import { CID } from 'multiformats/cid'
+import { AbortError, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, throwIfAborted } from '../errors.js'
+import { createRateLimiter, type RateLimitInit } from '../server/rate-limit.js'
+import type { BlockStore } from '../storage/types.js'
+import { HeliaBlockstore } from './helia-blockstore.js'
+import { decodeHeadNotice, encodeHeadNotice } from './notify.js'
+import { peerIdOf } from './peer-key.js'
+import {
+  PROTOCOLS,
+  type AbortOptions,
+  type HeadNotice,
+  type NetworkInfo,
+  type NetworkService,
+  type PeerAnswer,
+  type PeerStream,
+  type PeerTarget,
+  type ProtocolHandler,
+  type StreamHandler,
+  type RequestOptions,
+} from './types.js'
+
+type HeliaWithLibp2p = Awaited<ReturnType<typeof createHelia>>
+
+/** Largest request or answer on a p2pds protocol, in bytes. */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+/** Time allowed for a request, dial included, in ms. */
+const DEFAULT_TIMEOUT_MS = 10_000
+/** Time an inbound stream may take to send its request, in ms. */
+const INBOUND_READ_MS = 10_000
+/** Time allowed to announce one batch of CIDs, in ms. */
+const PROVIDE_TIMEOUT_MS = 5_000
+
+/** What a {@link HeliaNetworkService} is made from. */
+export interface HeliaNetworkServiceInit {
+  /** The node's block store (Helia reads and writes it through {@link HeliaBlockstore}). */
+  blocks: BlockStore
+  /** The node's libp2p key (see `loadOrCreatePeerKey`). */
+  privateKey: PrivateKey
+  /** Helia on (`IPFS_ENABLED`). Off: nothing listens; `sign` still works. @default true */
+  enabled?: boolean
+  /** libp2p networking on (`IPFS_NETWORKING`). @default true */
+  networking?: boolean
+  /** Listen multiaddrs (`LISTEN_ADDRS`). @default ['/ip4/0.0.0.0/tcp/0'] */
+  listenAddrs?: string[]
+  /** Per-peer limit on inbound p2pds requests. @default { capacity: 60, refillPerSec: 10 } */
+  rateLimit?: RateLimitInit
+  /** Largest inbound request, in bytes. @default MAX_MESSAGE_BYTES */
+  maxRequestBytes?: number
+  /** @default Date.now */
+  now?: () => number
+}
+
+const OK = 0
+const ERR = 1
+/** Streamed answers: data frames, then END (or ERR). */
+const END = 2
+/** Largest chunk of a streamed answer per frame. */
+const STREAM_FRAME_BYTES = 256 * 1024
+
+/** An error a remote handler reported, with its code. */
+class RemoteError extends P2pdsError {
+  override name = 'RemoteError'
+  override readonly code: string
+  constructor(code: string, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+export class HeliaNetworkService implements NetworkService {
+  readonly peerId: string
+  readonly #init: HeliaNetworkServiceInit
+  readonly #handlers = new Map<string, ProtocolHandler>()
+  readonly #streamHandlers = new Map<string, StreamHandler>()
+  readonly #headListeners = new Set<(notice: HeadNotice, from: { peerId: string }) => void>()
+  readonly #limiter
+  #helia: HeliaWithLibp2p | undefined
+
+  constructor(init: HeliaNetworkServiceInit) {
+    this.#init = init
+    this.peerId = peerIdOf(init.privateKey)
+    this.#limiter = createRateLimiter(init.rateLimit ?? { capacity: 60, refillPerSec: 10 }, init.now)
+    this.#handlers.set(PROTOCOLS.notify, async (bytes, from) => {
+      const notice = decodeHeadNotice(bytes, from.peerId)
+      for (const l of this.#headListeners) {
+        try {
+          l(notice, from)
+        } catch {
+          // A listener's failure is its own; the sender still gets its ack.
+        }
+      }
+      return new Uint8Array(0)
+    })
+  }
+
+  get #networking(): boolean {
+    return (this.#init.enabled ?? true) && (this.#init.networking ?? true)
+  }
+
+  #libp2p(what: string): Libp2p {
+    if (!this.#networking) throw new NetworkDisabledError(what)
+    if (this.#helia === undefined) throw new PeerUnreachableError('(any)', 'the network service is not started')
+    return this.#helia.libp2p
+  }
+
+  async start(options: AbortOptions = {}): Promise<void> {
+    throwIfAborted(options.signal)
+    if (!this.#networking || this.#helia !== undefined) return
+    const helia = await createHelia({
+      blockstore: new HeliaBlockstore(this.#init.blocks),
+      datastore: new MemoryDatastore(),
+      // No public gateways or delegated routers: this node talks to its peers only.
+      http: { delegatedRouters: [], recursiveGateways: [] },
+      libp2p: {
+        privateKey: this.#init.privateKey,
+        addresses: { listen: this.#init.listenAddrs ?? ['/ip4/0.0.0.0/tcp/0'] },
+        transports: [tcp()],
+        connectionEncrypters: [noise()],
+        streamMuxers: [yamux()],
+        peerDiscovery: [],
+        services: {
+          identify: identify(),
+          ping: ping(),
+          dht: kadDHT({ clientMode: true }),
+          autoNAT: autoNAT(),
+        },
+      },
+    })
+    try {
+      await helia.start()
+      throwIfAborted(options.signal)
+      for (const [protocol, handler] of this.#handlers) await this.#register(helia.libp2p, protocol, handler)
+      for (const [protocol, handler] of this.#streamHandlers) await this.#registerStream(helia.libp2p, protocol, handler)
+    } catch (err) {
+      await helia.stop().catch(() => undefined)
+      throw err
+    }
+    this.#helia = helia
+  }
+
+  async stop(): Promise<void> {
+    const helia = this.#helia
+    this.#helia = undefined
+    await helia?.stop()
+  }
+
+  info(): NetworkInfo {
+    const libp2p = this.#helia?.libp2p
+    return {
+      enabled: this.#init.enabled ?? true,
+      networking: this.#networking,
+      peerId: this.peerId,
+      multiaddrs: libp2p === undefined ? [] : libp2p.getMultiaddrs().map((m) => m.toString()),
+      connections: libp2p === undefined ? 0 : libp2p.getConnections().length,
+    }
+  }
+
+  async sign(data: Uint8Array): Promise<Uint8Array> {
+    return this.#init.privateKey.sign(data)
+  }
+
+  async provide(cids: string[], options: AbortOptions = {}): Promise<{ provided: number; failed: number }> {
+    throwIfAborted(options.signal)
+    if (this.#helia === undefined || cids.length === 0) return { provided: 0, failed: cids.length }
+    const helia = this.#helia
+    // Client-mode DHT: with no connection there is no server to tell, so do not wait for the timeout.
+    if (helia.libp2p.getConnections().length === 0) return { provided: 0, failed: cids.length }
+    const signal = anySignal(options.signal, PROVIDE_TIMEOUT_MS)
+    const results = await Promise.allSettled(cids.map((c) => helia.routing.provide(CID.parse(c) as unknown as Parameters<typeof helia.routing.provide>[0], { signal })))
+    const provided = results.filter((r) => r.status === 'fulfilled').length
+    return { provided, failed: cids.length - provided }
+  }
+
+  async getBlock(cid: string, options: RequestOptions = {}): Promise<Uint8Array> {
+    throwIfAborted(options.signal)
+    if (await this.#init.blocks.hasBlock(cid, options)) return this.#init.blocks.getBlock(cid, options)
+    const helia = this.#helia
+    if (helia === undefined) throw new NetworkDisabledError('Fetching a block from peers')
+    const signal = anySignal(options.signal, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+    try {
+      const chunks: Uint8Array[] = []
+      // Helia checks the bytes against the CID and puts the block in our store (HeliaBlockstore).
+      for await (const chunk of helia.blockstore.get(CID.parse(cid) as unknown as Parameters<typeof helia.blockstore.get>[0], { signal })) chunks.push(chunk)
+      return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+    } catch (err) {
+      if (options.signal?.aborted === true) throw new AbortError()
+      throw new PeerUnreachableError('(bitswap)', signal.aborted ? `no peer provided block ${cid} in time` : errorText(err), { cause: err })
+    }
+  }
+
+  async connect(target: PeerTarget, options: AbortOptions = {}): Promise<{ peerId: string }> {
+    const conn = await this.#dial(target, anySignal(options.signal, DEFAULT_TIMEOUT_MS), options.signal)
+    return { peerId: conn.remotePeer.toString() }
+  }
+
+  isConnected(peerId: string): boolean {
+    const libp2p = this.#helia?.libp2p
+    if (libp2p === undefined) return false
+    try {
+      return libp2p.getConnections(peerIdFromString(peerId)).length > 0
+    } catch {
+      return false
+    }
+  }
+
+  async request(target: PeerTarget, protocol: string, body: Uint8Array, options: RequestOptions = {}): Promise<PeerAnswer> {
+    throwIfAborted(options.signal)
+    const signal = anySignal(options.signal, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+    const conn = await this.#dial(target, signal, options.signal)
+    const who = conn.remotePeer.toString()
+    let stream: Stream | undefined
+    try {
+      stream = await conn.newStream(protocol, { signal })
+      const lp = lpStream(stream, { maxDataLength: options.maxBytes ?? MAX_MESSAGE_BYTES })
+      await lp.write(body, { signal })
+      const answer = (await lp.read({ signal })).subarray()
+      await stream.close({ signal }).catch(() => undefined)
+      if (answer.length === 0) throw new PeerProtocolError(who, 'empty answer')
+      if (answer[0] === OK) return { peerId: who, bytes: answer.subarray(1) }
+      let parsed: { code?: unknown; message?: unknown }
+      try {
+        parsed = JSON.parse(new TextDecoder().decode(answer.subarray(1))) as { code?: unknown; message?: unknown }
+      } catch (err) {
+        throw new PeerProtocolError(who, 'undecodable error answer', { cause: err })
+      }
+      throw new RemoteError(String(parsed.code ?? 'ERR_PEER'), `Peer ${who} refused: ${String(parsed.message ?? 'no reason given')}`)
+    } catch (err) {
+      stream?.abort(err instanceof Error ? err : new Error(String(err)))
+      if (err instanceof P2pdsError) throw err
+      if (options.signal?.aborted === true) throw new AbortError()
+      throw new PeerUnreachableError(who, signal.aborted ? 'no answer in time' : errorText(err), { cause: err })
+    }
+  }
+
+  async openStream(target: PeerTarget, protocol: string, body: Uint8Array, options: RequestOptions = {}): Promise<PeerStream> {
+    throwIfAborted(options.signal)
+    // The timeout covers dialling and each frame's wait, not the whole transfer.
+    const idleMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    const conn = await this.#dial(target, anySignal(options.signal, idleMs), options.signal)
+    const who = conn.remotePeer.toString()
+    let stream: Stream
+    try {
+      stream = await conn.newStream(protocol, { signal: anySignal(options.signal, idleMs) })
+    } catch (err) {
+      if (options.signal?.aborted === true) throw new AbortError()
+      throw new PeerUnreachableError(who, errorText(err), { cause: err })
+    }
+    const lp = lpStream(stream, { maxDataLength: STREAM_FRAME_BYTES + 1024 })
+    await lp.write(body, { signal: anySignal(options.signal, idleMs) })
+    const callerSignal = options.signal
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      let ended = false
+      try {
+        for (;;) {
+          const signal = anySignal(callerSignal, idleMs)
+          let frame: Uint8Array
+          try {
+            frame = (await lp.read({ signal })).subarray()
+          } catch (err) {
+            if (callerSignal?.aborted === true) throw new AbortError()
+            throw new PeerUnreachableError(who, signal.aborted ? 'the transfer stalled' : `the transfer broke off (${errorText(err)})`, { cause: err })
+          }
+          if (frame.length === 0) throw new PeerProtocolError(who, 'empty frame')
+          if (frame[0] === END) {
+            ended = true
+            return
+          }
+          if (frame[0] === ERR) {
+            const parsed = JSON.parse(new TextDecoder().decode(frame.subarray(1))) as { code?: unknown; message?: unknown }
+            throw new RemoteError(String(parsed.code ?? 'ERR_PEER'), `Peer ${who} refused: ${String(parsed.message ?? 'no reason given')}`)
+          }
+          yield frame.subarray(1)
+        }
+      } finally {
+        if (ended) await stream.close().catch(() => undefined)
+        else stream.abort(new Error('stream not read to its end'))
+      }
+    }
+    return { peerId: who, chunks: chunks() }
+  }
+
+  async handleStream(protocol: string, handler: StreamHandler): Promise<void> {
+    this.#streamHandlers.set(protocol, handler)
+    if (this.#helia !== undefined) await this.#registerStream(this.#helia.libp2p, protocol, handler)
+  }
+
+  async #registerStream(libp2p: Libp2p, protocol: string, handler: StreamHandler): Promise<void> {
+    await libp2p.handle(protocol, (stream, connection) => this.#serveStream(stream, connection, handler), { force: true, maxInboundStreams: 4 })
+  }
+
+  /** One inbound streaming request: rate limit, bounded read, then the chunks as frames, then END. Never throws. */
+  async #serveStream(stream: Stream, connection: Connection, handler: StreamHandler): Promise<void> {
+    const from = connection.remotePeer.toString()
+    const lp = lpStream(stream, { maxDataLength: this.#init.maxRequestBytes ?? MAX_MESSAGE_BYTES })
+    const frame = (type: number, body: Uint8Array) => {
+      const out = new Uint8Array(body.length + 1)
+      out[0] = type
+      out.set(body, 1)
+      return out
+    }
+    try {
+      if (this.#limiter.take(from) > 0) {
+        await lp.write(errorFrame('ERR_RATE_LIMITED', 'too many requests; slow down and retry later'))
+        await stream.close()
+        return
+      }
+      const request = (await lp.read({ signal: AbortSignal.timeout(INBOUND_READ_MS) })).subarray()
+      try {
+        // Small chunks (a CAR yields one per block) are gathered into frames of up to
+        // STREAM_FRAME_BYTES: one write per frame, not per block.
+        let pending: Uint8Array[] = []
+        let pendingBytes = 0
+        const flush = async () => {
+          if (pendingBytes === 0) return
+          const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes)
+          pending = []
+          pendingBytes = 0
+          // lp.write waits for the stream to drain: a slow reader slows the reading of the store.
+          await lp.write(frame(OK, body), { signal: AbortSignal.timeout(INBOUND_READ_MS) })
+        }
+        for await (const chunk of await handler(request, { peerId: from })) {
+          for (let i = 0; i < chunk.length; ) {
+            const take = Math.min(chunk.length - i, STREAM_FRAME_BYTES - pendingBytes)
+            pending.push(chunk.subarray(i, i + take))
+            pendingBytes += take
+            i += take
+            if (pendingBytes >= STREAM_FRAME_BYTES) await flush()
+          }
+        }
+        await flush()
+        await lp.write(frame(END, new Uint8Array(0)))
+      } catch (err) {
+        await lp.write(err instanceof P2pdsError ? errorFrame(err.code, err.message) : errorFrame('ERR_INTERNAL', 'the request could not be handled'))
+      }
+      await stream.close()
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  async handle(protocol: string, handler: ProtocolHandler): Promise<void> {
+    this.#handlers.set(protocol, handler)
+    if (this.#helia !== undefined) await this.#register(this.#helia.libp2p, protocol, handler)
+  }
+
+  async notifyHead(target: PeerTarget, notice: HeadNotice, options: AbortOptions = {}): Promise<void> {
+    await this.request(target, PROTOCOLS.notify, encodeHeadNotice(notice), { ...options, timeoutMs: 5_000, maxBytes: 1024 })
+  }
+
+  onHead(listener: (notice: HeadNotice, from: { peerId: string }) => void): () => void {
+    this.#headListeners.add(listener)
+    return () => this.#headListeners.delete(listener)
+  }
+
+  async #register(libp2p: Libp2p, protocol: string, handler: ProtocolHandler): Promise<void> {
+    await libp2p.handle(protocol, (stream, connection) => this.#serve(stream, connection, handler), {
+      force: true,
+      maxInboundStreams: 8,
+    })
+  }
+
+  /** One inbound request: rate limit, bounded read, handler, one answer. Never throws. */
+  async #serve(stream: Stream, connection: Connection, handler: ProtocolHandler): Promise<void> {
+    const from = connection.remotePeer.toString()
+    const lp = lpStream(stream, { maxDataLength: this.#init.maxRequestBytes ?? MAX_MESSAGE_BYTES })
+    try {
+      if (this.#limiter.take(from) > 0) {
+        await lp.write(errorFrame('ERR_RATE_LIMITED', 'too many requests; slow down and retry later'))
+        await stream.close()
+        return
+      }
+      const request = (await lp.read({ signal: AbortSignal.timeout(INBOUND_READ_MS) })).subarray()
+      let answer: Uint8Array
+      try {
+        const body = await handler(request, { peerId: from })
+        answer = new Uint8Array(body.length + 1)
+        answer[0] = OK
+        answer.set(body, 1)
+      } catch (err) {
+        answer = err instanceof P2pdsError ? errorFrame(err.code, err.message) : errorFrame('ERR_INTERNAL', 'the request could not be handled')
+      }
+      await lp.write(answer, { signal: AbortSignal.timeout(INBOUND_READ_MS) })
+      await stream.close()
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  async #dial(target: PeerTarget, signal: AbortSignal, callerSignal: AbortSignal | undefined): Promise<Connection> {
+    const libp2p = this.#libp2p('Reaching a peer over libp2p')
+    const label = target.peerId ?? target.multiaddrs?.[0] ?? '(no address)'
+    let addrs: Multiaddr[]
+    try {
+      addrs = (target.multiaddrs ?? []).map((a) => multiaddr(a))
+    } catch (err) {
+      throw new PeerUnreachableError(label, `bad multiaddr (${errorText(err)})`, { cause: err })
+    }
+    let conn: Connection
+    try {
+      if (addrs.length > 0) conn = await libp2p.dial(addrs, { signal })
+      else if (target.peerId != null) conn = await libp2p.dial(peerIdFromString(target.peerId), { signal })
+      else throw new PeerUnreachableError(label, 'no multiaddr or PeerID to dial')
+    } catch (err) {
+      if (err instanceof P2pdsError) throw err
+      if (callerSignal?.aborted === true) throw new AbortError()
+      throw new PeerUnreachableError(label, signal.aborted ? 'no answer in time' : errorText(err), { cause: err })
+    }
+    const remote = conn.remotePeer.toString()
+    if (target.peerId != null && remote !== target.peerId) {
+      throw new PeerProtocolError(label, `the address answered as ${remote}, not ${target.peerId}`)
+    }
+    return conn
+  }
+}
+
+function errorFrame(code: string, message: string): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify({ code, message }))
+  const out = new Uint8Array(json.length + 1)
+  out[0] = ERR
+  out.set(json, 1)
+  return out
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+/** A signal that aborts with the caller's or after `ms`. */
+function anySignal(signal: AbortSignal | undefined, ms: number): AbortSignal {
+  const timeout = AbortSignal.timeout(ms)
+  return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+}
