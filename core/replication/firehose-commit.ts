@@ -17,10 +17,11 @@
  */
 import type { BlockMap } from '@atproto/repo'
 import { decode, encode } from '@atproto/lex-cbor'
-import { CBOR_DATA_CODEC, enumBlobRefs, getBlobCidString, getBlobMime, getBlobSize, isCid, type Cid, type LexMap, type LexValue } from '@atproto/lex-data'
+import { CBOR_DATA_CODEC, isCid, type Cid, type LexMap } from '@atproto/lex-data'
 import type { BlobRefInput, BlockKind, CommitWrite, RecordRef, RepoHead } from '../storage/types.js'
 import { carriedMstNodes, invertCommitOps, readCommitCar } from './commit-proof.js'
 import type { CommitEvent } from './firehose-frame.js'
+import { blobRefs } from './repo-sync.js'
 import { verifyCommitSignature } from './firehose-sig.js'
 
 /** How far ahead of the local clock a commit's rev may be. @default 5 minutes */
@@ -200,19 +201,4 @@ export function tidTimestampMs(tid: string): number | null {
 function splitPath(path: string): { collection: string; rkey: string } {
   const slash = path.indexOf('/')
   return slash < 0 ? { collection: path, rkey: '' } : { collection: path.slice(0, slash), rkey: path.slice(slash + 1) }
-}
-
-/** Blob references in a record block; none when it does not decode (stored as received, not scanned). */
-function blobRefs(bytes: Uint8Array): BlobRefInput[] {
-  let value: LexValue
-  try {
-    value = decode(bytes)
-  } catch {
-    return []
-  }
-  const out: BlobRefInput[] = []
-  for (const ref of enumBlobRefs(value, { allowLegacy: true, strict: false })) {
-    out.push({ cid: getBlobCidString(ref), mimeType: getBlobMime(ref) ?? null, size: getBlobSize(ref) ?? null })
-  }
-  return out
 }

@@ -498,7 +498,7 @@ function mayHoldBlobs(bytes: Uint8Array): boolean {
 }
 
 /** Blob references in a record block (typed and legacy); none when it does not decode. */
-function blobRefs(bytes: Uint8Array): BlobRefInput[] {
+export function blobRefs(bytes: Uint8Array): BlobRefInput[] {
   let value: LexValue
   try {
     value = decode(bytes)
