@@ -415,7 +415,9 @@ class Node implements P2pdsNode {
         db: this.#db,
         storage,
         dataDir,
-        ipfsEnabled: this.config.ipfsEnabled,
+        // A CLI command that opens the data dir for itself does its work over HTTP: starting libp2p
+        // (seconds to load) would only slow it down.
+        ipfsEnabled: this.config.ipfsEnabled && this.#init.host !== 'cli',
         ipfsNetworking: this.config.ipfsNetworking,
         listenAddrs: this.config.listenAddrs,
         challengeIntervalSec: (this.#init.schedule?.enabled ?? true) ? this.config.challengeIntervalSec : 0,

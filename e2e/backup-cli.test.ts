@@ -148,7 +148,7 @@ describe('p2pds backup', () => {
 
     const again = await cli(['backup', alice.did, '--data-dir', dir, '--json'])
     expect((JSON.parse(again.out) as SyncResultDto).kind).toBe('none')
-  })
+  }, 180_000)
 
   it('a second backup after new posts transfers only the new blocks (bytes on the wire)', async () => {
     const dir = tempDir()

@@ -9,19 +9,11 @@
  * per stream; the answer's first byte says ok (0) or error (1, then `{code, message}` JSON).
  * Inbound streams are rate-limited per remote peer and bounded in size and time.
  */
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { autoNAT } from '@libp2p/autonat'
-import { identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
-import { kadDHT } from '@libp2p/kad-dht'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore } from 'datastore-core'
-import { createHelia } from 'helia'
 import { CID } from 'multiformats/cid'
 import { AbortError, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, throwIfAborted } from '../errors.js'
 import { createRateLimiter, type RateLimitInit } from '../server/rate-limit.js'
@@ -43,7 +35,7 @@ import {
   type RequestOptions,
 } from './types.js'
 
-type HeliaWithLibp2p = Awaited<ReturnType<typeof createHelia>>
+type HeliaWithLibp2p = Awaited<ReturnType<(typeof import('helia'))['createHelia']>>
 
 /** Largest request or answer on a p2pds protocol, in bytes. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -130,6 +122,19 @@ export class HeliaNetworkService implements NetworkService {
   async start(options: AbortOptions = {}): Promise<void> {
     throwIfAborted(options.signal)
     if (!this.#networking || this.#helia !== undefined) return
+    // Loaded here, not at import: Helia and its transports take seconds to load, which every CLI
+    // command opening the data dir (with networking never started) would otherwise pay.
+    const [{ createHelia }, { noise }, { yamux }, { autoNAT }, { identify }, { kadDHT }, { ping }, { tcp }] = await Promise.all([
+      import('helia'),
+      import('@chainsafe/libp2p-noise'),
+      import('@chainsafe/libp2p-yamux'),
+      import('@libp2p/autonat'),
+      import('@libp2p/identify'),
+      import('@libp2p/kad-dht'),
+      import('@libp2p/ping'),
+      import('@libp2p/tcp'),
+    ])
+    throwIfAborted(options.signal)
     const helia = await createHelia({
       blockstore: new HeliaBlockstore(this.#init.blocks),
       datastore: new MemoryDatastore(),
