@@ -46,6 +46,14 @@ async function nodeFor(account: TestAccount, listen = true, extraEnv: Record<str
   await node.start()
   const appPassword = (await account.agent.com.atproto.server.createAppPassword({ name: `p2pds-${dir.slice(-6)}` })).data.password
   await node.api.auth.loginAppPassword({ identifier: account.handle, password: appPassword })
+  // The peer record (with this node's endpoint) is published in the background after login; an
+  // offer pushed before it is visible would find no endpoint to notify.
+  if (listen) {
+    await eventually(`${account.handle}'s peer record`, async () => {
+      const r = await account.agent.com.atproto.repo.getRecord({ repo: account.did, collection: NSID.peer, rkey: 'self' }).catch(() => null)
+      return (r?.data.value as { endpoint?: string } | undefined)?.endpoint === node.publicUrl
+    })
+  }
   return node
 }
 
