@@ -172,7 +172,7 @@ describe('p2pds backup', () => {
     ['other-did', /did/i],
     ['replay-old', /rev|older|forward|backward/i],
   ]
-  it('survives SIGKILL at 20 random points of a sync and finishes on the next start', { timeout: 300_000 }, async () => {
+  it('survives SIGKILL at 20 random points of a sync and finishes on the next start', { timeout: 600_000 }, async () => {
     // How long a whole backup takes here, start-up included.
     const probe = tempDir()
     const t0 = Date.now()

@@ -75,9 +75,10 @@ describe('verification page (browser mode)', () => {
     await row.getByTestId('peer-challenge').click()
     await expect.poll(() => page.getByTestId('challenge-message').textContent(), { timeout: 30_000 }).toContain('Passed: L2 and L3')
     await expect.poll(() => row.getByTestId('peer-health').textContent(), { timeout: 15_000 }).toContain('ok')
+    // The L2 and L3 results reach the page one after the other.
+    await expect.poll(() => row.getByTestId('peer-explanation').textContent(), { timeout: 15_000 }).toContain('Passed 2 of the last 2 challenges')
     expect(await row.getByTestId('peer-score').textContent()).toContain('100%')
     expect(await row.getByTestId('peer-detection').textContent()).toContain('99.97%')
-    expect(await row.getByTestId('peer-explanation').textContent()).toContain('Passed 2 of the last 2 challenges')
     const levels = page.getByTestId(`levels-${alice.did}`)
     await expect.poll(() => levels.getByTestId('level-L2').textContent(), { timeout: 15_000 }).toContain('ok')
     expect(await levels.getByTestId('level-L3').textContent()).toContain('ok')
