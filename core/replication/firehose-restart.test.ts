@@ -18,7 +18,7 @@ import { loadConfig } from '../config.js'
 import { createNode, type P2pdsNode } from '../node.js'
 import { createAccount, type TestAccount } from '../testing/builders.js'
 import { LOOPBACK, startTestNetwork, type TestNetwork } from '../testing/network.js'
-import { addPosts, pdsRecords } from './test-helpers.js'
+import { addPosts, heldRecords, pdsRecords, until } from './test-helpers.js'
 
 let net: TestNetwork
 let carol: TestAccount
@@ -67,31 +67,8 @@ async function restartPds(): Promise<number> {
   return Date.now() - stoppedAt
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
-async function localRecords(n: P2pdsNode, did: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>()
-  for (const c of await n.api.records.collections({ did })) {
-    let cursor: string | undefined
-    do {
-      const page = await n.api.records.list({ did, collection: c.nsid, cursor, limit: 500 })
-      for (const r of page.records) out.set(`${r.collection}/${r.rkey}`, r.cid)
-      cursor = page.cursor ?? undefined
-    } while (cursor !== undefined)
-  }
-  return out
-}
-
 async function sameAsPds(n: P2pdsNode): Promise<boolean> {
-  const [local, remote] = await Promise.all([localRecords(n, carol.did), pdsRecords(net.pdsUrl, carol.did)])
+  const [local, remote] = await Promise.all([heldRecords(n, carol.did), pdsRecords(net.pdsUrl, carol.did)])
   return local.size === remote.size && [...remote].every(([k, v]) => local.get(k) === v)
 }
 
@@ -129,7 +106,7 @@ describe('the PDS restarts', () => {
 
     await until('reconnected and caught up', async () => (await n.api.sync.state()).firehose?.connection === 'connected' && (await sameAsPds(n)))
     const caughtUp = await n.api.sync.state()
-    for (const uri of during) expect((await localRecords(n, carol.did)).has(uri.split('/').slice(-2).join('/'))).toBe(true)
+    for (const uri of during) expect((await heldRecords(n, carol.did)).has(uri.split('/').slice(-2).join('/'))).toBe(true)
     expect(caughtUp.firehose!.cursor!).toBeGreaterThan(cursorBefore)
 
     await addPosts(carol, 1, 'live after the restart')

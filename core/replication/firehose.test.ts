@@ -16,7 +16,7 @@ import { createAccount, populateAccount, type TestAccount } from '../testing/bui
 import { startTestNetwork, type TestNetwork } from '../testing/network.js'
 import { peekFrame } from './firehose-frame.js'
 import { startTestStream, type TestStream } from './firehose-test-stream.js'
-import { addPosts, pdsRecords } from './test-helpers.js'
+import { addPosts, heldRecords, pdsRecords, until } from './test-helpers.js'
 
 let net: TestNetwork
 let alice: TestAccount
@@ -56,31 +56,8 @@ async function startNode(firehoseUrl: string): Promise<{ node: P2pdsNode; syncs:
   return { node, syncs }
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
-async function localRecords(node: P2pdsNode, did: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>()
-  for (const c of await node.api.records.collections({ did })) {
-    let cursor: string | undefined
-    do {
-      const page = await node.api.records.list({ did, collection: c.nsid, cursor, limit: 500 })
-      for (const r of page.records) out.set(`${r.collection}/${r.rkey}`, r.cid)
-      cursor = page.cursor ?? undefined
-    } while (cursor !== undefined)
-  }
-  return out
-}
-
 async function sameAsPds(node: P2pdsNode): Promise<boolean> {
-  const [local, remote] = await Promise.all([localRecords(node, alice.did), pdsRecords(net.pdsUrl, alice.did)])
+  const [local, remote] = await Promise.all([heldRecords(node, alice.did), pdsRecords(net.pdsUrl, alice.did)])
   return local.size === remote.size && [...remote].every(([k, v]) => local.get(k) === v)
 }
 

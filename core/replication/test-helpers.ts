@@ -7,6 +7,7 @@ import { AtpAgent } from '@atproto/api'
 import { DidResolver } from '@atproto/identity'
 import type { TestAccount } from '../testing/builders.js'
 import type { TestNetwork } from '../testing/network.js'
+import type { P2pdsNode } from '../node.js'
 import type { AccountIdentity } from '../storage/types.js'
 import type { FetchLike } from './pds-client.js'
 
@@ -97,4 +98,29 @@ export async function fetchRepoCar(pdsUrl: string, did: string, since?: string):
   const res = await fetch(url)
   if (!res.ok) throw new Error(`getRepo answered ${res.status}`)
   return Buffer.from(await res.arrayBuffer())
+}
+
+/** Polls `fn` every 50 ms until it gives something other than undefined or false. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** Every record a node holds for the account at its head, as `collection/rkey` → CID (through the API). */
+export async function heldRecords(node: P2pdsNode, did: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  for (const c of await node.api.records.collections({ did })) {
+    let cursor: string | undefined
+    do {
+      const page = await node.api.records.list({ did, collection: c.nsid, cursor, limit: 500 })
+      for (const r of page.records) out.set(`${r.collection}/${r.rkey}`, r.cid)
+      cursor = page.cursor ?? undefined
+    } while (cursor !== undefined)
+  }
+  return out
 }
