@@ -1,4 +1,4 @@
-import { verifyRepoCar } from '@atproto/repo'
+import { verifyRepoCar, writeCarStream } from '@atproto/repo'
 import { describe, expect, it } from 'vitest'
 import {
   AbortError,
@@ -41,6 +41,16 @@ describe('CAR reading and writing against the upstream fixtures (atproto car-fil
   it.each(fixtures.map((f, i) => [i, f] as const))('fixture %i: writing the blocks under the root gives exactly the CAR', async (_, f) => {
     const car = await collect(writeCar(f.root, f.blocks.map((b) => ({ cid: b.cid, bytes: b64(b.bytes) }))))
     expect(car.toString('base64')).toBe(Buffer.from(b64(f.car)).toString('base64'))
+  })
+
+  it('writes a real repository byte for byte as @atproto/repo writeCarStream (the reference)', async () => {
+    const read = await readRepoCar(DID, [readFixture('indigo/atproto/repo/testdata/bnewbold.robocracy.org.20250310005405.car')])
+    const blocks = read.blocks.entries().map((e) => ({ cid: e.cid.toString(), bytes: e.bytes }))
+    expect(blocks.length).toBeGreaterThan(50)
+    const ours = await collect(writeCar(read.root.toString(), blocks))
+    const reference = await collect(writeCarStream(read.root, (async function* () { yield* read.blocks.entries() })()))
+    expect(ours.length).toBe(reference.length)
+    expect(ours.equals(reference)).toBe(true)
   })
 
   it.each(fixtures.map((f, i) => [i, f] as const))('fixture %i: reading the CAR gives back the root and every block', async (_, f) => {

@@ -9,9 +9,11 @@
  * (the upstream check is skipped, so hashing happens once).
  */
 import { hash } from 'node:crypto'
-import { BlockMap, readCarReader, writeCarStream } from '@atproto/repo'
+import { encode as lexEncode } from '@atproto/lex-cbor'
+import { BlockMap, readCarReader } from '@atproto/repo'
 import { parseCid, type Cid } from '@atproto/lex-data'
 import { CID } from 'multiformats/cid'
+import { varint } from 'multiformats'
 import {
   AbortError,
   BlockHashMismatchError,
@@ -23,7 +25,7 @@ import {
 } from '../errors.js'
 import { digestMatches, isDaslCid } from '../storage/cid.js'
 import type { AbortOptions, Block } from '../storage/types.js'
-import { DASL_CID_BYTES, daslCidString, isDaslCidPrefix } from './cid-string.js'
+import { DASL_CID_BYTES, daslCidBytes, daslCidString, isDaslCidPrefix } from './cid-string.js'
 
 /** How {@link readRepoCar} reads. */
 export interface ReadRepoCarOptions extends AbortOptions {
@@ -224,11 +226,33 @@ async function readFailure(did: string, reader: ChunkReader, headerRead: boolean
  * A CAR v1 stream with one root, built from blocks as they are asked for (so a large repository
  * is never built whole in memory).
  */
-export function writeCar(root: string, blocks: AsyncIterable<Block> | Iterable<Block>): AsyncIterable<Uint8Array> {
-  async function* asCarBlocks() {
-    for await (const block of blocks) yield { cid: parseCid(block.cid), bytes: block.bytes }
+export async function* writeCar(root: string, blocks: AsyncIterable<Block> | Iterable<Block>): AsyncIterable<Uint8Array> {
+  // Each block is framed as varint(length) + CID bytes + block bytes (CAR v1, as
+  // @atproto/repo's writeCarStream, the reference in car.test.ts), without making a CID object
+  // per block; frames are gathered into chunks of about CAR_CHUNK_BYTES.
+  const header = lexEncode({ version: 1, roots: [parseCid(root)] })
+  let chunk: Uint8Array[] = [varintBytes(header.byteLength), header]
+  let size = 0
+  for await (const block of blocks) {
+    const cid = daslCidBytes(block.cid) ?? parseCid(block.cid).bytes
+    chunk.push(varintBytes(cid.byteLength + block.bytes.byteLength), cid, block.bytes)
+    size += cid.byteLength + block.bytes.byteLength
+    if (size >= CAR_CHUNK_BYTES) {
+      yield Buffer.concat(chunk)
+      chunk = []
+      size = 0
+    }
   }
-  return writeCarStream(parseCid(root), asCarBlocks())
+  if (chunk.length > 0) yield Buffer.concat(chunk)
+}
+
+/** About how many bytes {@link writeCar} gathers per chunk it yields. */
+const CAR_CHUNK_BYTES = 64 * 1024
+
+function varintBytes(n: number): Uint8Array {
+  const out = new Uint8Array(varint.encodingLength(n))
+  varint.encodeTo(n, out)
+  return out
 }
 
 /** An error thrown by the source of a CAR or by its receiver (not by the CAR's content). */

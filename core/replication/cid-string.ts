@@ -52,3 +52,33 @@ export function cidString(cid: Cid): string {
   const bytes = cid.bytes
   return bytes.byteLength === DASL_CID_BYTES && isDaslCidPrefix(bytes) ? daslCidString(bytes) : cid.toString()
 }
+
+/** Value of each base32 character (lowercase alphabet), -1 for anything else. */
+const DECODE = new Int8Array(128).fill(-1)
+for (let i = 0; i < ALPHABET.length; i++) DECODE[ALPHABET[i]!] = i
+/** Length of a DASL CID's string: 'b' + 58 base32 characters. */
+const DASL_CID_STRING_LENGTH = 1 + Math.ceil((DASL_CID_BYTES * 8) / 5)
+
+/**
+ * The 36 bytes of a DASL CID from its string (the inverse of {@link daslCidString}), or null when
+ * the string is not one (then parse it with multiformats).
+ */
+export function daslCidBytes(s: string): Uint8Array | null {
+  if (s.length !== DASL_CID_STRING_LENGTH || s.charCodeAt(0) !== 0x62) return null
+  const out = new Uint8Array(DASL_CID_BYTES)
+  let value = 0
+  let bits = 0
+  let o = 0
+  for (let i = 1; i < s.length; i++) {
+    const code = s.charCodeAt(i)
+    const v = code < 128 ? DECODE[code]! : -1
+    if (v < 0) return null
+    value = ((value << 5) | v) & 0xfff
+    bits += 5
+    if (bits >= 8) {
+      bits -= 8
+      out[o++] = (value >>> bits) & 0xff
+    }
+  }
+  return isDaslCidPrefix(out) ? out : null
+}

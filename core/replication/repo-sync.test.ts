@@ -138,6 +138,38 @@ describe('full sync', () => {
       s.close()
     }
   })
+
+  it('exports nodes-first (records from the record index) with the same blocks, and refuses a head that moved meanwhile', async () => {
+    const s = openTempStorage()
+    try {
+      await syncRepo(s, aliceId)
+      const keyOrder = await exportAndVerify(s, aliceId)
+      const exported = await exportCar(s, alice.did, { order: 'nodes-first' })
+      const car = await collectBytes(exported.car)
+      const verified = await verifyRepoCar(car, alice.did, aliceId.signingKey)
+      expect(new Map(verified.creates.map((c) => [`${c.collection}/${c.rkey}`, c.cid.toString()]))).toEqual(keyOrder.records)
+      const { root, blocks } = await readCarWithRoot(car)
+      expect(root.toString()).toBe(keyOrder.root)
+      expect(new Set(blocks.cids().map(String))).toEqual(keyOrder.cids)
+      expect(car.length).toBe(keyOrder.car.length)
+      expect(car.equals(keyOrder.car)).toBe(false) // another order of the same blocks
+
+      // A sync storing a new head after the export began: the export stops instead of mixing revisions.
+      const { account, id } = await newAccount('nora')
+      await addPosts(account, 3)
+      await syncRepo(s, id)
+      const stale = await exportCar(s, account.did, { order: 'nodes-first' })
+      const stillKeyOrder = await exportCar(s, account.did)
+      await addPosts(account, 1)
+      await syncRepo(s, id)
+      await expect(collectBytes(stale.car)).rejects.toBeInstanceOf(HeadMovedError)
+      // The key-order export reads the kept revision it started from, which is still whole.
+      const old = await verifyRepoCar(await collectBytes(stillKeyOrder.car), account.did, id.signingKey)
+      expect(old.commit.cid.toString()).toBe(stillKeyOrder.cid)
+    } finally {
+      s.close()
+    }
+  })
 })
 
 describe('incremental sync', () => {

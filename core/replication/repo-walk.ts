@@ -17,6 +17,8 @@ export interface WalkRepoOptions extends AbortOptions {
    * and read each shared block once. @default a new set
    */
   seen?: Set<string>
+  /** Read and yield the records too (false: the commit and MST nodes only). @default true */
+  records?: boolean
 }
 
 /** Yields the commit block, then the MST nodes and records under it, each once. */
@@ -27,6 +29,7 @@ export async function* walkRepoBlocks(
 ): AsyncGenerator<Block & { kind: BlockKind }> {
   const seen = options.seen ?? new Set<string>()
   const { signal } = options
+  const withRecords = options.records ?? true
   throwIfAborted(signal)
   const commitBytes = await store.getBlock(commitCid, { signal })
   const commit = decode(commitBytes) as { data?: unknown }
@@ -50,10 +53,12 @@ export async function* walkRepoBlocks(
     const records: string[] = []
     if (node.l !== null) children.push(node.l.toString())
     for (const entry of node.e) {
-      const record = entry.v.toString()
-      if (!seen.has(record)) {
-        seen.add(record)
-        records.push(record)
+      if (withRecords) {
+        const record = entry.v.toString()
+        if (!seen.has(record)) {
+          seen.add(record)
+          records.push(record)
+        }
       }
       if (entry.t !== null) children.push(entry.t.toString())
     }

@@ -13,6 +13,7 @@ import {
   HeadMovedError,
   InvalidBlockError,
   InvalidInputError,
+  MissingBlockError,
   RevNotForwardError,
   throwIfAborted,
   UnknownAccountError,
@@ -279,6 +280,14 @@ export class SqliteRepoStore implements RepoStore {
     return this.#stmts.records.all(did, afterCollection, afterRkey, limit)
   }
 
+  async listRecordBlocks(did: string, options: PageOptions & AbortOptions & { after?: string } = {}): Promise<Array<RecordRef & { bytes: Uint8Array }>> {
+    throwIfAborted(options.signal)
+    const [afterCollection, afterRkey] = splitKey(options.after)
+    const rows = this.#stmts.recordBlocks.all(did, afterCollection, afterRkey, options.limit ?? DEFAULT_LIMIT)
+    for (const row of rows) if (row.bytes === null) throw new MissingBlockError(row.cid)
+    return rows as Array<RecordRef & { bytes: Buffer }>
+  }
+
   async getRecordCid(did: string, collection: string, rkey: string, options: AbortOptions = {}): Promise<string | null> {
     throwIfAborted(options.signal)
     return this.#stmts.recordCid.get(did, collection, rkey)?.cid ?? null
@@ -480,6 +489,10 @@ function prepare(db: Database) {
     records: db.prepare(
       'SELECT collection, rkey, cid FROM records WHERE did = ? AND (collection, rkey) > (?, ?) ORDER BY collection, rkey LIMIT ?',
     ) as Statement<[string, string, string, number], RecordRef>,
+    recordBlocks: db.prepare(
+      `SELECT r.collection, r.rkey, r.cid, b.bytes FROM records r LEFT JOIN blocks b ON b.cid = r.cid
+       WHERE r.did = ? AND (r.collection, r.rkey) > (?, ?) ORDER BY r.collection, r.rkey LIMIT ?`,
+    ) as Statement<[string, string, string, number], RecordRef & { bytes: Buffer | null }>,
     recordsInCollection: db.prepare(
       'SELECT collection, rkey, cid FROM records WHERE did = ? AND collection = ? AND rkey > ? ORDER BY rkey LIMIT ?',
     ) as Statement<[string, string, string, number], RecordRef>,

@@ -322,6 +322,12 @@ export interface RepoStore {
     did: string,
     options?: PageOptions & AbortOptions & { collection?: string; after?: string },
   ): Promise<RecordRef[]>
+  /**
+   * Records at the head with their blocks' bytes, ordered and paged as {@link listRecords} (one
+   * query per page, for streaming a repository out). Rejects with `MissingBlockError` when a
+   * record's block is not held.
+   */
+  listRecordBlocks(did: string, options?: PageOptions & AbortOptions & { after?: string }): Promise<Array<RecordRef & { bytes: Uint8Array }>>
   /** The CID of a record at the head, or null. */
   getRecordCid(did: string, collection: string, rkey: string, options?: AbortOptions): Promise<string | null>
   /** Records per collection at the head. */
