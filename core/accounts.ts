@@ -44,7 +44,7 @@ import type { IdentityResolver } from './identity/index.js'
 import { exportCar, getRecord, listRecords, syncBlobs, syncRepo, verifyBlocks, verifyHead } from './replication/index.js'
 import type { FetchLike } from './replication/pds-client.js'
 import { writeTar, type TarEntry } from './replication/tar.js'
-import type { AccountIdentity, AccountState, RepoStorage, VerificationResult } from './storage/types.js'
+import type { AbortOptions, AccountIdentity, AccountState, RepoStorage, VerificationResult } from './storage/types.js'
 import type { SyncOptions, SyncSummary } from './replication/types.js'
 
 /** Largest blob `blobs.get` returns through the API (exports have no limit). */
@@ -74,6 +74,8 @@ export interface AccountsServiceInit {
    * `source` says what served it. @default `syncRepo` from the PDS
    */
   repoSync?(storage: RepoStorage, account: AccountIdentity, options: SyncOptions): Promise<SyncSummary & { source?: string }>
+  /** A blob of the DID from peers holding it, when its PDS cannot serve it (checked against the CID by the store). @default none */
+  blobFromPeers?(did: string, cid: string, options: AbortOptions): Promise<Uint8Array>
 }
 
 /** Options of one sync. */
@@ -299,6 +301,7 @@ export class AccountsService {
         fetch: this.#init.fetch,
         signal,
         concurrency: this.#init.blobConcurrency ?? 4,
+        ...(this.#init.blobFromPeers === undefined ? {} : { fromPeers: (cid: string, o: AbortOptions) => this.#init.blobFromPeers!(did, cid, o) }),
         onProgress: (p) => progress({ phase: 'blobs', blobsDone: p.done, blobsTotal: p.total, bytes: summary.bytesReceived + p.bytes }),
       })
       await this.#repos.recordSyncSuccess(did, this.#now(), { signal })

@@ -176,6 +176,37 @@ describe('blob sync against the real PDS', () => {
     expect(row!.lastError).toContain('HTTP 400')
   })
 
+  it('fromPeers: a blob the PDS lacks comes from peers; with the PDS unreachable, every referenced blob does; wrong bytes are refused', async () => {
+    const s = await backup()
+    const text = new TextEncoder().encode('only a peer has this')
+    const peerOnly = CID.createV1(0x55, await sha256Hasher.digest(text)).toString()
+    await s.repos.trackBlobs(alice.did, [{ cid: peerOnly }])
+    const asked: string[] = []
+    // STAND-IN for the peers (bitswap answers): a map of the bytes they hold.
+    const held = new Map([[peerOnly, text], ...made.blobs.map((b) => [b.cid, b.bytes] as const)])
+    const fromPeers = async (cid: string) => {
+      asked.push(cid)
+      const bytes = held.get(cid)
+      if (bytes === undefined) throw new Error('no peer has it')
+      return bytes
+    }
+    const withPds = await syncBlobs({ did: alice.did, pdsUrl: net.pdsUrl, repos: s.repos, backoffMs: 1, fromPeers })
+    expect(withPds).toMatchObject({ fetched: 10, failed: 0 })
+    expect(asked).toEqual([peerOnly]) // the PDS served the others
+
+    // The PDS is gone (nothing listens): blobs the records reference come from the peers alone.
+    const t = await backup()
+    const dead = 'http://127.0.0.1:9'
+    const lying = async (cid: string) => (cid === made.blobs[0]!.cid ? new TextEncoder().encode('not the blob') : fromPeers(cid))
+    const gone = await syncBlobs({ did: alice.did, pdsUrl: dead, repos: t.repos, backoffMs: 1, fromPeers: lying })
+    expect(gone).toMatchObject({ fetched: 8, failed: 1 })
+    const stored = await t.repos.listBlobs(alice.did, { state: 'stored', limit: 100 })
+    expect(sorted(stored.map((b) => b.cid))).toEqual(allCids().filter((c) => c !== made.blobs[0]!.cid))
+    expect(await t.blocks.hasBlock(made.blobs[0]!.cid)).toBe(false)
+    // Without a peer source, the unreachable PDS fails the run as before.
+    await expect(syncBlobs({ did: alice.did, pdsUrl: dead, repos: t.repos, backoffMs: 1 })).rejects.toMatchObject({ code: 'ERR_PDS_REQUEST' })
+  })
+
   it('blobs shared by two accounts are stored once; removing one account keeps the other’s', async () => {
     const s = openTempStorage()
     open.push(s)

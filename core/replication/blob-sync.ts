@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { AbortError, P2pdsError, PdsRequestError, throwIfAborted } from '../errors.js'
 import type { AbortOptions, BlobInfo, RepoStore } from '../storage/types.js'
-import { responseBody, xrpcGet, type FetchLike } from './pds-client.js'
+import { isPdsUnreachable, responseBody, xrpcGet, type FetchLike } from './pds-client.js'
 import { sleep } from '../timers.js'
 
 /** Progress of a blob sync. */
@@ -58,6 +58,13 @@ export interface BlobSyncOptions extends AbortOptions {
    */
   only?: Iterable<string>
   onProgress?(progress: BlobSyncProgress): void
+  /**
+   * Another source of a blob's bytes (peers holding the account, over bitswap), asked once when the
+   * PDS could not serve it. When set, a PDS that cannot be reached to list blobs does not fail the
+   * run: the blobs the records reference are fetched from here. The bytes are checked against the
+   * CID as any others. @default none
+   */
+  fromPeers?(cid: string, options: AbortOptions): Promise<Uint8Array>
   /** @default Math.random */
   random?: () => number
 }
@@ -117,6 +124,8 @@ export async function syncBlobs(options: BlobSyncOptions): Promise<BlobSyncSumma
   throwIfAborted(signal)
 
   const todo: BlobInfo[] = []
+  /** The PDS could not list blobs: blobs go straight to the peers. */
+  let pdsGone = false
   let alreadyStored = 0
   let newlyTracked = 0
   if (options.only !== undefined) {
@@ -127,7 +136,14 @@ export async function syncBlobs(options: BlobSyncOptions): Promise<BlobSyncSumma
       else if (b.state === 'pending' || options.retryFailed !== false) todo.push(b)
     }
   } else {
-    const listed = await listPdsBlobs(options)
+    let listed: string[] = []
+    try {
+      listed = await listPdsBlobs(options)
+    } catch (err) {
+      // With peers to ask, a PDS that is gone still leaves the blobs the records reference.
+      if (options.fromPeers === undefined || !isPdsUnreachable(err)) throw err
+      pdsGone = true
+    }
     newlyTracked = await repos.trackBlobs(did, listed.map((cid) => ({ cid })), { signal })
     for (let after: string | undefined; ; ) {
       const page = await repos.listBlobs(did, { limit: 1000, after, signal })
@@ -154,7 +170,7 @@ export async function syncBlobs(options: BlobSyncOptions): Promise<BlobSyncSumma
     while (!stopped && next < todo.length) {
       throwIfAborted(signal)
       const blob = todo[next++]!
-      const stored = await fetchOne(options, blob, (n) => {
+      const stored = await fetchOne(options, blob, pdsGone, (n) => {
         bytes += n
       })
       if (stored) {
@@ -182,11 +198,11 @@ export async function syncBlobs(options: BlobSyncOptions): Promise<BlobSyncSumma
 }
 
 /** Fetches and stores one blob, retrying transient failures. Resolves false when it failed. */
-async function fetchOne(options: BlobSyncOptions, blob: BlobInfo, onBytes: (n: number) => void): Promise<boolean> {
-  const attempts = Math.max(1, options.attempts ?? 3)
+async function fetchOne(options: BlobSyncOptions, blob: BlobInfo, pdsGone: boolean, onBytes: (n: number) => void): Promise<boolean> {
+  const attempts = pdsGone ? 0 : Math.max(1, options.attempts ?? 3)
   const backoff = options.backoffMs ?? 500
   const random = options.random ?? Math.random
-  let lastError: unknown
+  let lastError: unknown = new PdsRequestError(options.did, 'com.atproto.sync.listBlobs', new URL(options.pdsUrl).origin, null, null, 'the PDS could not be reached')
   for (let attempt = 1; attempt <= attempts; attempt++) {
     throwIfAborted(options.signal)
     try {
@@ -201,6 +217,19 @@ async function fetchOne(options: BlobSyncOptions, blob: BlobInfo, onBytes: (n: n
       if (!isTransient(err) || attempt === attempts) break
       const delay = backoff * 2 ** (attempt - 1) * (0.5 + random())
       await sleep(delay, options.signal)
+    }
+  }
+  if (options.fromPeers !== undefined) {
+    try {
+      const bytes = await options.fromPeers(blob.cid, { signal: options.signal })
+      if (bytes.byteLength > (options.maxBlobBytes ?? 512 * 1024 * 1024)) throw new PermanentBlobError(`Blob ${blob.cid} from a peer is over the size limit.`)
+      // storeBlob checks the bytes against the CID: a peer cannot substitute anything.
+      await options.repos.storeBlob(options.did, blob.cid, bytes, { signal: options.signal, ...(blob.mimeType === null ? {} : { mimeType: blob.mimeType }) })
+      onBytes(bytes.byteLength)
+      return true
+    } catch (err) {
+      if (err instanceof AbortError || options.signal?.aborted === true) throw new AbortError()
+      // The PDS's reason is the one reported: peers are a second chance, not the source.
     }
   }
   await options.repos.recordBlobFailure(options.did, blob.cid, reasonOf(lastError), { signal: options.signal })

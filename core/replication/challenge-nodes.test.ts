@@ -1,7 +1,7 @@
 // Storage challenges between real nodes (createNode, separate data dirs) over libp2p on loopback
 // TCP and over the HTTP fallback, against the real local atproto network (PLC + PDS).
 // Randomness is seeded (nonces, the blocks a hostile peer deletes), so outcomes are reproducible.
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -12,7 +12,7 @@ import { loadConfig } from '../config.js'
 import { PEER_KEY_FILE } from '../network/peer-key.js'
 import { createNode, type P2pdsNode } from '../node.js'
 import { createAccount, populateAccount, type TestAccount } from '../testing/builders.js'
-import { startTestNetwork, type TestNetwork } from '../testing/network.js'
+import { startExtraPds, startTestNetwork, type TestNetwork } from '../testing/network.js'
 import { mulberry32 } from './verify.js'
 import { walkRepoBlocks } from './repo-walk.js'
 import { SqliteBlockStore } from '../storage/sqlite-block-store.js'
@@ -203,6 +203,52 @@ describe('head notices', () => {
     // A learned that B holds alice from the notice.
     expect((await a.api.peers.list()).peers[0]!.dids).toEqual([alice.did])
   }, 120_000)
+
+  it('with the PDS gone, the peers holding the account serve it, preferred peers first', async () => {
+    const extra = await startExtraPds(net)
+    try {
+      const dora = await createAccount({ pdsUrl: extra.url, handleDomain: net.handleDomain }, { handle: 'dora' })
+      await populateAccount(dora, { posts: 10 })
+      const [b, c] = [await startNode(), await startNode()]
+      const cId = (await c.api.node.info()).network!.peerId
+      // A's policy for dora prefers C (POLICY_FILE); B comes first in A's peer list.
+      const dir = newDir()
+      const policyFile = join(dir, 'policies.json')
+      writeFileSync(policyFile, JSON.stringify({ policies: [{ did: dora.did, preferredPeers: [cId] }] }))
+      const a = await startNode({ dir, env: { POLICY_FILE: policyFile } })
+      await a.api.accounts.add({ handleOrDid: dora.did })
+      const old = await a.api.accounts.sync({ did: dora.did })
+      expect(old.source).toBe('pds')
+
+      // New posts with images after A synced: A will need their blobs too.
+      await populateAccount(dora, { posts: 1, imagePosts: 2, seed: 7 })
+      for (const n of [b, c]) {
+        await n.api.accounts.add({ handleOrDid: dora.did })
+        await n.api.accounts.sync({ did: dora.did })
+      }
+      const newest = (await c.api.accounts.get({ did: dora.did })).head!.rev
+      expect(newest > old.rev).toBe(true)
+      await a.api.peers.add({ multiaddr: await multiaddrOf(b), dids: [dora.did] })
+      await a.api.peers.add({ multiaddr: await multiaddrOf(c), dids: [dora.did] })
+      expect((await a.api.policies.list()).effective.find((e) => e.did === dora.did)?.fetchOrder[0]).toBe(cId)
+
+      await extra.close()
+      const healed = await a.api.accounts.sync({ did: dora.did })
+      expect(healed).toMatchObject({ source: `peer:${cId}`, rev: newest, kind: 'incremental', blobsFailed: 0 })
+      // The new images came from the peers (bitswap), checked against their CIDs.
+      expect(healed.blobsFetched).toBe(2)
+      const held = await a.api.accounts.get({ did: dora.did })
+      expect(held.head?.rev).toBe(newest)
+      expect(held.blobs).toEqual((await c.api.accounts.get({ did: dora.did })).blobs)
+
+      // With no peer holding it either, the PDS's failure is what the user sees, and nothing changes.
+      for (const p of (await a.api.peers.list()).peers) await a.api.peers.remove({ id: p.id })
+      await expect(a.api.accounts.sync({ did: dora.did })).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_(PDS_REQUEST|FETCH_FAILED)$/) })
+      expect((await a.api.accounts.get({ did: dora.did })).head?.rev).toBe(newest)
+    } finally {
+      await extra.close()
+    }
+  }, 180_000)
 })
 
 describe('CLI', () => {

@@ -4,7 +4,7 @@
  * Failures become `PdsRequestError` with the method, status and XRPC error name; errors the
  * injected fetch already classifies (any `P2pdsError`) pass through unchanged.
  */
-import { AbortError, P2pdsError, PdsRequestError, throwIfAborted } from '../errors.js'
+import { AbortError, FetchFailedError, FetchTimeoutError, P2pdsError, PdsRequestError, throwIfAborted } from '../errors.js'
 import type { AbortOptions } from '../storage/types.js'
 
 /** A `fetch`-compatible function. */
@@ -16,6 +16,11 @@ export interface XrpcTarget extends AbortOptions {
   pdsUrl: string
   /** @default globalThis.fetch */
   fetch?: FetchLike
+}
+
+/** Whether a failure means the PDS could not be reached or refused (not: the data it sent was bad). */
+export function isPdsUnreachable(err: unknown): boolean {
+  return err instanceof PdsRequestError || err instanceof FetchFailedError || err instanceof FetchTimeoutError
 }
 
 // Error bodies are short JSON; a PDS that sends more is not read further.

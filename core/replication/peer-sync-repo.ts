@@ -11,7 +11,7 @@
  *   blocks, bad data), it falls back to the PDS. The result says which source served it.
  */
 import { isValidDid, isValidTid } from '@atproto/syntax'
-import { AbortError, InvalidChallengeError, P2pdsError } from '../errors.js'
+import { AbortError, InvalidChallengeError, P2pdsError, PeerUnreachableError } from '../errors.js'
 import { PROTOCOLS, type NetworkService, type PeerEntry } from '../network/types.js'
 import type { AccountIdentity, RepoStorage } from '../storage/types.js'
 import { exportCar } from './export.js'
@@ -36,7 +36,7 @@ export async function serveRepos(network: NetworkService, storage: RepoStorage):
     }
     if (typeof req.did !== 'string' || !isValidDid(req.did)) throw new InvalidChallengeError('the repo request has no valid DID')
     if (req.since !== undefined && (typeof req.since !== 'string' || !isValidTid(req.since))) throw new InvalidChallengeError('the repo request has an invalid since')
-    return (await exportCar(storage, req.did)).car
+    return (await exportCar(storage, req.did, { order: 'nodes-first' })).car
   })
 }
 
@@ -101,6 +101,11 @@ export interface PeerFirstSyncOptions extends Omit<SyncOptions, 'fetch'> {
   idleTimeoutMs?: number
   /** Called when a peer could not serve a verified repo (the next source is tried). */
   onPeerFailed?(peerId: string, err: unknown): void
+  /**
+   * Fall back to the PDS when no peer serves a verified repo. When false, the last peer's failure
+   * is thrown instead (the caller already knows the PDS cannot be reached). @default true
+   */
+  fallback?: boolean
 }
 
 /**
@@ -108,7 +113,8 @@ export interface PeerFirstSyncOptions extends Omit<SyncOptions, 'fetch'> {
  * Resolves with the summary and the source; rejects (storing nothing) only when the PDS fails too.
  */
 export async function peerFirstSync(storage: RepoStorage, account: AccountIdentity, options: PeerFirstSyncOptions): Promise<SyncSummary & { source: SyncSource }> {
-  const { network, peers, fetch, idleTimeoutMs, onPeerFailed, ...sync } = options
+  const { network, peers, fetch, idleTimeoutMs, onPeerFailed, fallback = true, ...sync } = options
+  let lastFailure: unknown = new PeerUnreachableError('no peer', 'no peer that holds the account could be asked')
   if (network.info().networking) {
     for (const peer of peers) {
       if (peer.peerId === null) continue
@@ -117,10 +123,12 @@ export async function peerFirstSync(storage: RepoStorage, account: AccountIdenti
         return { ...summary, source: { kind: 'peer', peerId: peer.peerId } }
       } catch (err) {
         if (sync.signal?.aborted === true) throw new AbortError()
+        lastFailure = err
         onPeerFailed?.(peer.peerId, err)
       }
     }
   }
+  if (!fallback) throw lastFailure
   const summary = await syncRepo(storage, account, { ...sync, fetch })
   return { ...summary, source: { kind: 'pds', url: account.pdsUrl } }
 }

@@ -16,7 +16,9 @@ import type { ChallengeResultDto, DetectionDto, NetworkInfoDto, P2pdsApi, P2pdsE
 import { HeliaNetworkService } from '../network/helia-network.js'
 import { SqlitePeerDirectory } from '../network/peer-directory.js'
 import { loadOrCreatePeerKey } from '../network/peer-key.js'
+import { NetworkDisabledError, PeerUnreachableError } from '../errors.js'
 import { PROTOCOLS, type NetworkService, type PeerEntry } from '../network/types.js'
+import { orderByPreference } from '../policy/effects.js'
 import type { AccountIdentity, RepoStorage } from '../storage/types.js'
 import { DEFAULT_BLOCK_SAMPLES, DEFAULT_DEADLINE_MS, DEFAULT_PATH_SAMPLES } from './challenge.js'
 import { ChallengeHistory } from './challenge-history.js'
@@ -26,7 +28,7 @@ import { ChallengeService } from './challenge-service.js'
 import { peerFirstSync, serveRepos } from './peer-sync-repo.js'
 import { syncRepo } from './repo-sync.js'
 import type { SyncOptions, SyncSummary } from './types.js'
-import type { FetchLike } from './pds-client.js'
+import { isPdsUnreachable, type FetchLike } from './pds-client.js'
 
 /** Loss fraction and number of rounds the detection figure is given for. */
 export const DETECTION_TARGET = { lossFraction: 0.05, rounds: 10 } as const
@@ -64,6 +66,11 @@ export interface PeerSyncServiceInit {
   /** The challenger's DID, when the node has one. @default the PeerID */
   challenger?: () => string | null
   emit<E extends keyof P2pdsEvents>(event: E, data: P2pdsEvents[E]): void
+  /**
+   * PeerIDs to fetch a DID's repository from first, in order (the merged policies'
+   * preferredPeers); other peers follow in the directory's order. @default none
+   */
+  preferredPeers?(did: string): readonly string[]
   /** A network service to use instead of Helia (tests of other transports). */
   network?: NetworkService
   /** @default Date.now */
@@ -79,8 +86,8 @@ export class PeerSyncService {
   #challenges: ChallengeService | undefined
   #offHead: (() => void) | undefined
   readonly #health = new Map<number, PeerHealth>()
-  /** The newest head a known peer announced for each DID (peer-first sync asks that peer). */
-  readonly #announced = new Map<string, { peerId: string; rev: string }>()
+  /** Per DID, the newest rev each known peer announced (peer-first sync asks the peers ahead of us). */
+  readonly #announced = new Map<string, Map<string, string>>()
   readonly #background = new Set<Promise<unknown>>()
 
   constructor(init: PeerSyncServiceInit) {
@@ -173,22 +180,76 @@ export class PeerSyncService {
   }
 
   /**
-   * Peer-first sync of a repository: when a known peer announced a newer head of the DID than the
-   * one held, that peer serves it over `/p2pds/repo/1.0.0` (verified exactly as from the PDS);
-   * otherwise, or when it fails or serves nothing newer, the PDS. `source` is 'pds' or
-   * 'peer:<PeerID>'. A peer that never announced anything is not asked: it may be behind.
+   * Peer-first sync of a repository. The peers that announced a newer head of the DID than the
+   * one held serve it over `/p2pds/repo/1.0.0` (verified exactly as from the PDS), the preferred
+   * peers first; when none did, or none serves anything newer, the PDS. When the PDS cannot be
+   * reached, every peer known to hold the DID is asked (preferred first) before giving up, so a
+   * PDS that is gone does not stop a copy from following its peers. A peer that never announced
+   * anything is not asked while the PDS answers: it may be behind. `source` is 'pds' or
+   * 'peer:<PeerID>'.
    */
   async syncRepo(storage: RepoStorage, account: AccountIdentity, options: SyncOptions): Promise<SyncSummary & { source: string }> {
     const network = this.#network
-    const hint = this.#announced.get(account.did)
-    const head = (await storage.repos.getAccount(account.did))?.head ?? null
-    const announcer = hint === undefined || (head !== null && head.rev >= hint.rev) ? null : await this.peers.findByPeerId(hint.peerId)
-    if (network === undefined || announcer === null) return { ...(await syncRepo(storage, account, options)), source: 'pds' }
+    const did = account.did
+    const fromPds = async () => ({ ...(await syncRepo(storage, account, options)), source: 'pds' })
+    if (network === undefined || !network.info().networking) return fromPds()
+    const head = (await storage.repos.getAccount(did))?.head ?? null
+    const ahead = [...(this.#announced.get(did) ?? new Map<string, string>())].filter(([, rev]) => head === null || rev > head.rev)
     const { fetch, ...rest } = options
-    const result = await peerFirstSync(storage, account, { ...rest, network, peers: [announcer], fetch: fetch ?? this.#init.fetch })
-    if (result.source.kind === 'peer' && result.mode === 'unchanged') return { ...(await syncRepo(storage, account, options)), source: 'pds' }
-    if (result.rev >= hint!.rev) this.#announced.delete(account.did)
-    return { ...result, source: result.source.kind === 'peer' ? `peer:${result.source.peerId}` : 'pds' }
+    const peerSync = (peers: PeerEntry[], fallback: boolean) =>
+      peerFirstSync(storage, account, { ...rest, network, peers, fetch: fetch ?? this.#init.fetch, fallback })
+    if (ahead.length > 0) {
+      // Newest announcement first, then the preferred order (a stable sort keeps the rev order among equals).
+      ahead.sort((a, b) => (a[1] < b[1] ? 1 : a[1] > b[1] ? -1 : 0))
+      const entries = (await Promise.all(ahead.map(([peerId]) => this.peers.findByPeerId(peerId)))).filter((p): p is PeerEntry => p !== null)
+      const result = await peerSync(this.#fetchOrder(did, entries), true)
+      if (result.source.kind === 'peer' && result.mode === 'unchanged') return fromPds()
+      this.#forgetAnnouncements(did, result.rev)
+      return { ...result, source: result.source.kind === 'peer' ? `peer:${result.source.peerId}` : 'pds' }
+    }
+    try {
+      return await fromPds()
+    } catch (err) {
+      if (!isPdsUnreachable(err)) throw err
+      const holders = this.#fetchOrder(did, (await this.peers.holding(did)).filter((p) => p.peerId !== null))
+      if (holders.length === 0) throw err
+      let result: Awaited<ReturnType<typeof peerSync>>
+      try {
+        result = await peerSync(holders, false)
+      } catch {
+        throw err // no peer served a verified copy either: the PDS's failure is the one to report
+      }
+      this.#forgetAnnouncements(did, result.rev)
+      return { ...result, source: result.source.kind === 'peer' ? `peer:${result.source.peerId}` : 'pds' }
+    }
+  }
+
+  /**
+   * A block of the DID (a blob) from the peers known to hold it, over bitswap: they are dialled,
+   * preferred first, then asked together. Resolves with bytes that match the CID (also stored in
+   * the block store); rejects when networking is off, no peer is known or none has it in time.
+   */
+  async fetchBlock(did: string, cid: string, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Uint8Array> {
+    const network = this.#network
+    if (network === undefined || !network.info().networking) throw new NetworkDisabledError('Fetching blocks from peers')
+    const holders = this.#fetchOrder(did, (await this.peers.holding(did)).filter((p) => p.peerId !== null))
+    if (holders.length === 0) throw new PeerUnreachableError(did, 'no peer is known to hold this account')
+    for (const p of holders) {
+      if (!network.isConnected(p.peerId!)) await network.connect({ peerId: p.peerId, multiaddrs: p.multiaddrs }, { signal: options.signal }).catch(() => undefined)
+    }
+    return network.getBlock(cid, { signal: options.signal, timeoutMs: options.timeoutMs ?? 15_000 })
+  }
+
+  /** Peers in the order blocks are fetched from them: the DID's preferred peers first. */
+  #fetchOrder(did: string, peers: PeerEntry[]): PeerEntry[] {
+    return orderByPreference(peers, this.#init.preferredPeers?.(did) ?? [], (p) => p.peerId)
+  }
+
+  #forgetAnnouncements(did: string, rev: string): void {
+    const announced = this.#announced.get(did)
+    if (announced === undefined) return
+    for (const [peerId, r] of announced) if (r <= rev) announced.delete(peerId)
+    if (announced.size === 0) this.#announced.delete(did)
   }
 
   /** The `peers` area of the API. */
@@ -244,8 +305,9 @@ export class PeerSyncService {
     const account = await this.#init.storage.repos.getAccount(did)
     if (account === null) return
     if (account.head !== null && account.head.rev >= rev) return
-    const known = this.#announced.get(did)
-    if (known === undefined || known.rev < rev) this.#announced.set(did, { peerId: from, rev })
+    const announced = this.#announced.get(did) ?? new Map<string, string>()
+    if ((announced.get(from) ?? '') < rev) announced.set(from, rev)
+    this.#announced.set(did, announced)
     await this.#init.sync(did)
   }
 
