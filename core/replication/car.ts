@@ -226,7 +226,8 @@ async function readFailure(did: string, reader: ChunkReader, headerRead: boolean
  * A CAR v1 stream with one root, built from blocks as they are asked for (so a large repository
  * is never built whole in memory).
  */
-export async function* writeCar(root: string, blocks: AsyncIterable<Block> | Iterable<Block>): AsyncIterable<Uint8Array> {
+export async function* writeCar(root: string, blocks: AsyncIterable<Block> | Iterable<Block>, options: AbortOptions = {}): AsyncIterable<Uint8Array> {
+  const { signal } = options
   // Each block is framed as varint(length) + CID bytes + block bytes (CAR v1, as
   // @atproto/repo's writeCarStream, the reference in car.test.ts), without making a CID object
   // per block; frames are gathered into chunks of about CAR_CHUNK_BYTES.
@@ -239,11 +240,14 @@ export async function* writeCar(root: string, blocks: AsyncIterable<Block> | Ite
     size += cid.byteLength + block.bytes.byteLength
     if (size >= CAR_CHUNK_BYTES) {
       yield Buffer.concat(chunk)
+      // A reader that aborted while holding a chunk gets AbortError, not more bytes.
+      throwIfAborted(signal)
       chunk = []
       size = 0
     }
   }
   if (chunk.length > 0) yield Buffer.concat(chunk)
+  throwIfAborted(signal)
 }
 
 /** About how many bytes {@link writeCar} gathers per chunk it yields. */

@@ -52,7 +52,7 @@ export async function exportCar(storage: RepoStorage, did: string, options: Expo
   return {
     rev: commit.rev,
     cid: commit.cid,
-    car: writeCar(commit.cid, nodesFirst ? nodesThenRecords(storage, did, commit.cid, signal) : walkRepoBlocks(storage.blocks, commit.cid, { signal })),
+    car: writeCar(commit.cid, nodesFirst ? nodesThenRecords(storage, did, commit.cid, signal) : walkRepoBlocks(storage.blocks, commit.cid, { signal }), { signal }),
   }
 }
 
