@@ -7,6 +7,7 @@ import { isValidDid, isValidNsid, isValidRecordKey, isValidTid } from '@atproto/
 import { CID } from 'multiformats/cid'
 import { z } from 'zod'
 import type { ApiInput, ApiMethodName, HOST_METHODS, P2pdsHostApi } from './api.js'
+import { POLICY_LIMITS } from './policy/types.js'
 import { SETTINGS_UPDATE_SCHEMA } from './settings-schema.js'
 
 const noInput = z.undefined()
@@ -34,6 +35,19 @@ const restorePlan = z.strictObject({
   handle: z.string().trim().min(3).max(253).optional(),
   email: z.string().trim().min(3).max(320).optional(),
   inviteCode: z.string().trim().min(1).max(256).optional(),
+})
+
+/** A whole number in a policy's range, or null (back to the default); PeerIDs are parsed by the node, which names a bad one. */
+function policyNumber(range: { min: number; max: number }, unit: string) {
+  const says = `a whole number of ${unit} from ${range.min} to ${range.max}, or null for the default`
+  return z.number({ error: says }).int(says).min(range.min, says).max(range.max, says).nullable().optional()
+}
+const policyUpdate = z.strictObject({
+  id: z.string().trim().min(1).max(4200),
+  intervalSec: policyNumber(POLICY_LIMITS.intervalSec, 'seconds'),
+  minCopies: policyNumber(POLICY_LIMITS.minCopies, 'copies'),
+  retentionDays: policyNumber(POLICY_LIMITS.retentionDays, 'days'),
+  preferredPeers: z.array(z.string().trim().min(1).max(256)).max(POLICY_LIMITS.preferredPeers, `at most ${POLICY_LIMITS.preferredPeers} PeerIDs`).optional(),
 })
 
 export const API_INPUT_SCHEMAS: { [N in ApiMethodName]: z.ZodType<ApiInput<N>> } = {
@@ -83,6 +97,7 @@ export const API_INPUT_SCHEMAS: { [N in ApiMethodName]: z.ZodType<ApiInput<N>> }
   'offers.consent': z.strictObject({ on: z.boolean(), as: z.string().trim().min(1).max(2048).optional() }),
   'offers.archive': z.strictObject({ handleOrDid: z.string().trim().min(1).max(2048) }),
   'policies.list': noInput,
+  'policies.update': policyUpdate,
   'groups.list': noInput,
   'groups.create': z.strictObject({ name: z.string().min(1).max(256), members: z.array(z.string().trim().min(1).max(2048)).min(1).max(256) }),
   'groups.remove': z.strictObject({ name: z.string().min(1).max(256) }),

@@ -233,7 +233,7 @@ export interface SyncResultDto {
   blobsFetched: number
   blobsFailed: number
   durationMs: number
-  /** What served the repository: 'pds', or 'peer:<PeerID>' (peer-first sync; blobs come from the PDS). Optional for hand-built values. */
+  /** What served the repository: 'pds', or 'peer:<PeerID>' (peer-first sync; blobs come from the PDS, or from peers holding the account when the PDS cannot serve them). Optional for hand-built values. */
   source?: string
 }
 
@@ -608,6 +608,23 @@ export interface PolicyDto extends AgreementDto {
   preferredPeers: string[]
 }
 
+/**
+ * Input of `policies.update`: the policy (`PolicyDto.id`) and the fields to set. An absent field
+ * stays as it is; null clears a number (the node's default applies again); `preferredPeers`
+ * replaces the list (`[]` clears it).
+ */
+export interface PolicyUpdateDto {
+  id: string
+  /** Longest time between syncs, 60 s to a year. */
+  intervalSec?: number | null
+  /** Copies of the data wanted, 1 to 64. */
+  minCopies?: number | null
+  /** Days of history kept, 1 to 36500. */
+  retentionDays?: number | null
+  /** PeerIDs to fetch blocks from first, at most 64. */
+  preferredPeers?: string[]
+}
+
 /** What the active policies of one held DID add up to, as the node applies it. */
 export interface EffectivePolicyDto {
   did: string
@@ -867,6 +884,14 @@ export interface P2pdsApi {
   policies: {
     /** Every policy, the merged policy of each held DID, and "is my data safe?" for each logged-in account. */
     list(): Promise<PoliciesDto>
+    /**
+     * Sets fields of an archive or reciprocal policy and returns it. It takes effect at once: the
+     * account's next sync is re-planned from its merged interval (`offers:changed` is emitted),
+     * and retention applies after its next sync. Refused, changing nothing, for a value out of
+     * range (`ERR_INVALID_INPUT`), an unknown or purged policy, or a config policy, which comes
+     * from REPLICATE_DIDS or POLICY_FILE (`ERR_POLICY`).
+     */
+    update(input: PolicyUpdateDto): Promise<PolicyDto>
   }
   groups: {
     /** Every group, by name, with who holds a copy of whom. */
@@ -1029,6 +1054,7 @@ export const API_METHODS = [
   'offers.consent',
   'offers.archive',
   'policies.list',
+  'policies.update',
   'groups.list',
   'groups.create',
   'groups.remove',

@@ -6,11 +6,12 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { resolve } from 'node:path'
-import type { ApiEventName, ApiInput, ApiMethodName, ApiOutput, LoginDto, NodeStatusDto, P2pdsEvents, RecordDto, SyncProgressDto } from './api.js'
+import type { AccountDto, ApiEventName, ApiInput, ApiMethodName, ApiOutput, LoginDto, NodeStatusDto, P2pdsEvents, PolicyDto, PolicyUpdateDto, RecordDto, SyncProgressDto } from './api.js'
 import { dispatchApiCall } from './api-dispatch.js'
 import { CONFIG_VARS, loadConfig, type Config } from './config.js'
 import { ConfigError, P2pdsError } from './errors.js'
 import { VERSION } from './package-info.js'
+import { POLICY_LIMITS } from './policy/types.js'
 import { connectToRunningNode, RemoteApiError } from './server/local-client.js'
 
 /** Where the CLI writes; tests pass their own. */
@@ -174,6 +175,13 @@ Object.assign(VERBS, {
     example: 'p2pds archive bsky.app',
     run: archiveVerb,
   },
+  policy: {
+    summary: 'policies (why and how each account is held): list them, or set the interval, copies, retention and preferred peers of one',
+    usage:
+      'p2pds policy [list] | set <did|handle|policy-id> [--interval SEC|default] [--min-copies N|default] [--retention-days D|default] [--preferred-peers ID,ID|none] [--json]',
+    example: 'p2pds policy set alice.bsky.social --interval 600 --retention-days 30',
+    run: policyVerb,
+  },
   group: {
     summary: 'groups (named lists of DIDs): list, create <name> <member...>, join <name>, remove <name>',
     usage: 'p2pds group [list] | create <name> <handle|did>... | join <name> [--as <handle|did>] | remove <name> [--json]',
@@ -198,6 +206,10 @@ const BASE_OPTIONS = {
   email: { type: 'string' },
   'invite-code': { type: 'string' },
   'dry-run': { type: 'boolean' },
+  interval: { type: 'string' },
+  'min-copies': { type: 'string' },
+  'retention-days': { type: 'string' },
+  'preferred-peers': { type: 'string' },
 } as const satisfies ParseArgsConfig['options']
 
 function optionsSpec(): NonNullable<ParseArgsConfig['options']> {
@@ -369,9 +381,10 @@ async function accountsVerb(ctx: VerbContext): Promise<number> {
   print(ctx, list, () => {
     if (list.length === 0) return 'No accounts held yet. Add one with: p2pds backup <handle>\n'
     return table(
-      ['ACCOUNT', 'REV', 'RECORDS', 'BLOBS', 'SIZE', 'LAST SYNC', 'STATE'],
+      ['ACCOUNT', 'HELD AS', 'REV', 'RECORDS', 'BLOBS', 'SIZE', 'LAST SYNC', 'STATE'],
       list.map((a) => [
         a.handle ?? a.did,
+        holdingLabel(a),
         a.head?.rev ?? '-',
         String(a.records),
         `${a.blobs.stored}${a.blobs.missing + a.blobs.failed > 0 ? ` (+${a.blobs.missing} missing, ${a.blobs.failed} failed)` : ''}`,
@@ -382,6 +395,17 @@ async function accountsVerb(ctx: VerbContext): Promise<number> {
     )
   })
   return 0
+}
+
+/**
+ * Why an account is held, in the words of the Accounts page (`renderer/src/account-view.ts`
+ * `holdingView`): a revoked agreement first, then the kind of policy and its consent.
+ */
+function holdingLabel(a: Pick<AccountDto, 'kind' | 'consent'>): string {
+  if (a.consent === 'revoked') return 'Agreement revoked'
+  if (a.kind === 'reciprocal') return 'Mutual backup'
+  if (a.kind === 'config') return 'From config'
+  return a.consent === 'consented' ? 'Archive · consented' : 'Archive · no consent'
 }
 
 async function ls(ctx: VerbContext): Promise<number> {
@@ -641,6 +665,94 @@ async function groupVerb(ctx: VerbContext): Promise<number> {
     return 0
   }
   throw new UsageError(`p2pds group has no ${sub}: use list, create, join or remove. See p2pds group --help.`)
+}
+
+async function policyVerb(ctx: VerbContext): Promise<number> {
+  const config = loadConfig({ flags: ctx.flags })
+  const [sub = 'list', target, ...extra] = ctx.positionals
+  if (sub === 'list') {
+    const all = await withNode(config, (n) => n.call('policies.list'))
+    const shown = all.policies.filter((p) => p.state !== 'purged')
+    print(ctx, all, () =>
+      shown.length === 0
+        ? 'No policies: this node holds no account yet. Add one with: p2pds backup <handle>\n'
+        : table(
+            ['ID', 'STATE', 'INTERVAL', 'RETENTION', 'COPIES', 'PREFERRED PEERS'],
+            shown.map((p) => [p.id, p.state, p.intervalSec === null ? 'default' : formatDuration(p.intervalSec), p.retentionDays === null ? 'all' : `${p.retentionDays} d`, p.minCopies === null ? '-' : String(p.minCopies), p.preferredPeers.join(', ') || '-']),
+          ),
+    )
+    return 0
+  }
+  if (sub !== 'set') throw new UsageError(`p2pds policy has no ${sub}: use list or set. See p2pds policy --help.`)
+  if (target === undefined) throw new UsageError('p2pds policy set needs an account (DID or handle of an account held) or a policy id (see p2pds policy list). See p2pds policy --help.')
+  if (extra.length > 0) throw new UsageError(`p2pds policy set takes one account or policy id; give preferred peers as --preferred-peers ID,ID. See p2pds policy --help.`)
+  const changes = policyChanges(ctx)
+  return withNode(config, async (n) => {
+    const id = await policyIdOf(n, target)
+    let policy: PolicyDto
+    try {
+      policy = await n.call('policies.update', { id, ...changes })
+    } catch (err) {
+      // A value the node refuses (a PeerID that does not parse) is bad usage, as one out of range here is.
+      if (err instanceof P2pdsError && err.code === 'ERR_INVALID_INPUT') throw new UsageError(err.message)
+      throw err
+    }
+    print(ctx, policy, () => `Updated the ${policy.type} policy for ${policy.did}: ${policyFields(policy)}. It applies from now on.\n`)
+    return 0
+  })
+}
+
+/** `--interval`, `--min-copies`, `--retention-days` (`default` clears) and `--preferred-peers` (`none` clears) as a `policies.update` input. */
+function policyChanges(ctx: VerbContext): Omit<PolicyUpdateDto, 'id'> {
+  const changes: Omit<PolicyUpdateDto, 'id'> = {}
+  const numbers = [
+    ['interval', 'intervalSec', 'seconds'],
+    ['min-copies', 'minCopies', 'copies'],
+    ['retention-days', 'retentionDays', 'days'],
+  ] as const
+  for (const [flag, field, unit] of numbers) {
+    const text = stringValue(ctx, flag)?.trim()
+    if (text === undefined) continue
+    if (text === 'default') {
+      changes[field] = null
+      continue
+    }
+    const { min, max } = POLICY_LIMITS[field]
+    const value = /^\d+$/.test(text) ? Number(text) : NaN
+    if (!(value >= min && value <= max)) throw new UsageError(`--${flag} takes a whole number of ${unit} from ${min} to ${max}, or default; ${JSON.stringify(text)} is not. See p2pds policy --help.`)
+    changes[field] = value
+  }
+  const peers = stringValue(ctx, 'preferred-peers')
+  if (peers !== undefined) changes.preferredPeers = peers.trim() === 'none' ? [] : peers.split(',').map((p) => p.trim()).filter((p) => p !== '')
+  if (Object.keys(changes).length === 0) throw new UsageError('p2pds policy set needs something to set: --interval, --min-copies, --retention-days or --preferred-peers. See p2pds policy --help.')
+  return changes
+}
+
+/**
+ * The policy a `policy set` argument names: a policy id as is, else the one live policy of the
+ * account (DID or handle of an account held). A config policy is passed on for the node to refuse
+ * with its reason; an account with several policies (agreements of several logged-in accounts)
+ * needs the id.
+ */
+async function policyIdOf(n: NodeSession, arg: string): Promise<string> {
+  if (/^(archive|reciprocal|config):/.test(arg)) return arg
+  const did = await heldDid(n, arg, 'policy set')
+  const live = (await n.call('policies.list')).policies.filter((p) => p.did === did && p.state !== 'purged')
+  const editable = live.filter((p) => p.type !== 'config')
+  if (editable.length === 1) return editable[0]!.id
+  if (editable.length > 1) throw new UsageError(`${arg} is held for ${editable.length} policies; say which with its id: ${editable.map((p) => p.id).join(', ')}.`)
+  if (live.length > 0) return live[0]!.id
+  throw new P2pdsError(`No policy holds ${arg} on this node. Back it up first: p2pds backup ${arg}`)
+}
+
+/** A policy's settable fields in words. */
+function policyFields(p: Pick<PolicyDto, 'intervalSec' | 'minCopies' | 'retentionDays' | 'preferredPeers'>): string {
+  return [
+    p.intervalSec === null ? 'syncs at the default interval' : `syncs every ${formatDuration(p.intervalSec)}`,
+    p.retentionDays === null ? 'keeps all history' : `keeps ${p.retentionDays} day${p.retentionDays === 1 ? '' : 's'} of history`,
+    p.minCopies === null ? 'no number of copies wanted' : `wants ${p.minCopies} cop${p.minCopies === 1 ? 'y' : 'ies'}`,
+    p.preferredPeers.length === 0 ? 'no preferred peers' : `prefers ${p.preferredPeers.join(', ')}`,
+  ].join(', ')
 }
 
 /** The logged-in account a verb acts as: `--as`, else the only one logged in. */

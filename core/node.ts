@@ -11,7 +11,7 @@ import { publicConfig, type Config } from './config.js'
 import { DATA_DIR_FILES } from './data-dir.js'
 import { AccountsService } from './accounts.js'
 import { exportFileName } from './export-names.js'
-import { AbortError, NodeNotStartedError, PolicyError, throwIfAborted, toErrorDto } from './errors.js'
+import { AbortError, NetworkDisabledError, NodeNotStartedError, PolicyError, throwIfAborted, toErrorDto } from './errors.js'
 import { createIdentityResolver, identityResolverInit } from './identity/index.js'
 import { BYTES_PER_KB, limitFetch, TokenBucket } from './network/bandwidth.js'
 import { createSafeFetch } from './network/safe-fetch.js'
@@ -290,6 +290,7 @@ class Node implements P2pdsNode {
       },
       policies: {
         list: () => this.#effects().list(),
+        update: async (input) => this.#offersService().updatePolicy(input),
       },
       groups: {
         list: () => this.#groupsService().list(),
@@ -402,6 +403,8 @@ class Node implements P2pdsNode {
         admit: (did) => settings.admit(did),
         // Peer-first: peers holding the DID serve the repository when they can (verified the same way).
         repoSync: (store, account, options) => (this.#peerSync === undefined ? syncRepoFromPds(store, account, options) : this.#peerSync.syncRepo(store, account, options)),
+        // Blobs the PDS cannot serve come from the peers holding the account (bitswap).
+        blobFromPeers: (did, cid, options) => (this.#peerSync === undefined ? Promise.reject(new NetworkDisabledError('Fetching blobs from peers')) : this.#peerSync.fetchBlock(did, cid, options)),
         emit: (event, data) => this.#events.emit(event, data),
         now: this.#now,
         nextSyncAt: (did) => this.#scheduler?.nextSyncAt(did) ?? null,
@@ -424,6 +427,7 @@ class Node implements P2pdsNode {
         challenges: this.#init.challenges,
         fetch: safeFetch,
         sync: (did) => accounts.sync(did),
+        preferredPeers: (did) => this.#policyEffects?.preferredPeers(did) ?? [],
         emit: (event, data) => this.#events.emit(event, data),
         now: this.#now,
       })

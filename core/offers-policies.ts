@@ -8,7 +8,7 @@
  * pruning of `./replication/history.ts` (reference-counted GC of blocks nothing else needs).
  */
 import type { AccountDto, DataSafetyDto, EffectivePolicyDto, PoliciesDto } from './api.js'
-import { agreementDto, type OffersService } from './offers.js'
+import { policyDto, type OffersService } from './offers.js'
 import { dataSafety, effectivePolicies, holdingOf, mergePolicies, orderByPreference, retentionCutoff } from './policy/index.js'
 import { allCommits, pruneHistory } from './replication/history.js'
 import type { RepoStorage } from './storage/types.js'
@@ -56,6 +56,11 @@ export class PolicyEffects {
     return sec === null ? undefined : sec * 1000
   }
 
+  /** PeerIDs to fetch the DID's repository from first: union of its active policies' preferredPeers. */
+  preferredPeers(did: string): string[] {
+    return mergePolicies(did, this.#init.offers.policies())?.preferredPeers ?? []
+  }
+
   /**
    * After a sync of `did`: prunes kept history older than the merged retentionDays (the head is
    * always kept). One pruning per account at a time; resolves with the commits removed (0 when
@@ -86,7 +91,7 @@ export class PolicyEffects {
       effective.push({ did: e.did, minCopies: e.minCopies, intervalSec: e.intervalSec, retentionDays: e.retentionDays, preferredPeers: e.preferredPeers, fetchOrder, from: e.from })
     }
     return {
-      policies: policies.map((p) => ({ ...agreementDto(p), preferredPeers: p.preferredPeers })),
+      policies: policies.map(policyDto),
       effective,
       safety: this.#init.logins().map((l) => this.safety(l.did)),
     }

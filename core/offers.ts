@@ -16,13 +16,13 @@
  */
 import { AtUri } from '@atproto/syntax'
 import { verifyRecords } from '@atproto/repo'
-import type { AgreementDto, OfferDto, OffersDto, P2pdsEvents } from './api.js'
+import type { AgreementDto, OfferDto, OffersDto, P2pdsEvents, PolicyDto, PolicyUpdateDto } from './api.js'
 import type { AuthService } from './auth/sessions.js'
-import { InvalidRecordError, NotLoggedInError, OfferError, P2pdsError, PdsRequestError, toErrorDto } from './errors.js'
+import { InvalidRecordError, NotLoggedInError, OfferError, P2pdsError, PdsRequestError, PolicyError, toErrorDto } from './errors.js'
 import type { IdentityResolver } from './identity/index.js'
 import { lexicons, NSID, offerRkey, recordToJson, validateRecord, type LexiconRecords } from './lexicons.js'
 import { OffersStore, type OfferRow } from './offers-store.js'
-import { archivePolicy, duePurges, holdingOf, reciprocalId, reconcilePair, stillHeld, transition, type Policy } from './policy/index.js'
+import { archivePolicy, duePurges, editPolicy, holdingOf, reciprocalId, reconcilePair, stillHeld, transition, type Policy } from './policy/index.js'
 import { xrpcGet } from './replication/pds-client.js'
 import type { Database } from './storage/database.js'
 
@@ -278,6 +278,19 @@ export class OffersService {
   /** Every stored policy (every state). */
   policies(): Policy[] {
     return this.#store.listPolicies()
+  }
+
+  /**
+   * Sets fields of an archive or reciprocal policy (see `editPolicy` for what is refused) and
+   * announces it with `offers:changed`, on which the scheduler re-plans the account's next sync.
+   */
+  updatePolicy(input: PolicyUpdateDto): PolicyDto {
+    const current = this.#store.getPolicy(input.id)
+    if (current === undefined) throw new PolicyError(`There is no policy ${JSON.stringify(input.id)} on this node; the Policies panel and p2pds offers list them.`)
+    const next = editPolicy(current, input, this.#now())
+    this.#store.putPolicy(next)
+    this.#init.emit('offers:changed', { did: next.did })
+    return policyDto(next)
   }
 
   /**
@@ -544,4 +557,9 @@ export function agreementDto(p: Policy): AgreementDto {
     purgeAt: p.purgeAt === null ? null : new Date(p.purgeAt).toISOString(),
     updatedAt: new Date(p.updatedAt).toISOString(),
   }
+}
+
+/** A policy with everything it sets, as `policies.list` and `policies.update` return it. */
+export function policyDto(p: Policy): PolicyDto {
+  return { ...agreementDto(p), preferredPeers: p.preferredPeers }
 }

@@ -1,6 +1,8 @@
 export type { ConsentStatus, EffectivePolicy, Policy, PolicyState, PolicyType } from './types.js'
+export { POLICY_LIMITS } from './types.js'
 export { canTransition, transition, TRANSITIONS } from './lifecycle.js'
 export { effectivePolicies, mergePolicies } from './merge.js'
 export { duePurges, reciprocalId, reconcilePair, stillHeld, type OfferPair } from './agreements.js'
 export { parsePolicyFile, replicateDidsPolicies } from './policy-file.js'
 export { archivePolicy, dataSafety, DEFAULT_MIN_COPIES, holdingOf, orderByPreference, retentionCutoff, type DataSafety } from './effects.js'
+export { editPolicy, isPeerId, type PolicyChanges } from './edit.js'

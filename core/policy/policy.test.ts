@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { archivePolicy, dataSafety, duePurges, effectivePolicies, holdingOf, orderByPreference, retentionCutoff, mergePolicies, parsePolicyFile, reconcilePair, replicateDidsPolicies, stillHeld, transition, TRANSITIONS, type Policy, type PolicyState } from './index.js'
+import { archivePolicy, dataSafety, duePurges, editPolicy, effectivePolicies, holdingOf, isPeerId, orderByPreference, retentionCutoff, mergePolicies, parsePolicyFile, reconcilePair, replicateDidsPolicies, stillHeld, transition, TRANSITIONS, type Policy, type PolicyState } from './index.js'
 
 const A = 'did:plc:alice'
 const B = 'did:plc:bob'
@@ -133,5 +133,36 @@ describe('what merged policies mean for the node', () => {
     const peers = [{ id: 'x' }, { id: 'p2' }, { id: null }, { id: 'p1' }, { id: 'y' }]
     expect(orderByPreference(peers, ['p1', 'p2', 'absent'], (p) => p.id).map((p) => p.id)).toEqual(['p1', 'p2', 'x', null, 'y'])
     expect(orderByPreference(peers, [], (p) => p.id)).toEqual(peers)
+  })
+})
+
+describe('editing a policy', () => {
+  const PEER = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
+  const LEGACY = 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N'
+
+  it('sets the fields given, clears those given as null, keeps the others, and moves updatedAt', () => {
+    const p = policy({ id: 'archive:b', intervalSec: 600, minCopies: 2, retentionDays: 0, preferredPeers: [LEGACY] })
+    expect(editPolicy(p, { intervalSec: 3600, minCopies: null }, 9)).toEqual({ ...p, intervalSec: 3600, minCopies: null, updatedAt: 9 })
+    expect(editPolicy(p, { preferredPeers: [` ${PEER}`, PEER, LEGACY] }, 9).preferredPeers).toEqual([PEER, LEGACY])
+    expect(editPolicy(p, { preferredPeers: [] }, 9).preferredPeers).toEqual([])
+    expect(editPolicy(policy({ id: 'r', type: 'reciprocal', state: 'terminated' }), { retentionDays: 30 }, 9).retentionDays).toBe(30)
+    expect(isPeerId(PEER)).toBe(true)
+    expect(isPeerId('12D3KooWPreferred')).toBe(false)
+  })
+
+  it('refuses values out of range, a bad PeerID, config and purged policies with a sentence, leaving the policy as it was', () => {
+    const p = policy({ id: 'archive:b', intervalSec: 600 })
+    const refused = (changes: Parameters<typeof editPolicy>[1], code: string, message: RegExp) => expect(() => editPolicy(p, changes, 9)).toThrow(expect.objectContaining({ code, message: expect.stringMatching(message) }))
+    refused({ intervalSec: 59 }, 'ERR_INVALID_INPUT', /^The sync interval must be a whole number from 60 to 31536000 seconds; 59 is not\.$/)
+    refused({ intervalSec: 600.5 }, 'ERR_INVALID_INPUT', /from 60 to/)
+    refused({ minCopies: 0 }, 'ERR_INVALID_INPUT', /copies wanted must be a whole number from 1 to 64 copies/)
+    refused({ minCopies: 65 }, 'ERR_INVALID_INPUT', /from 1 to 64/)
+    refused({ retentionDays: 0 }, 'ERR_INVALID_INPUT', /history kept must be a whole number from 1 to 36500 days/)
+    refused({ retentionDays: 36_501 }, 'ERR_INVALID_INPUT', /36500/)
+    refused({ preferredPeers: ['12D3KooWPreferred'] }, 'ERR_INVALID_INPUT', /^"12D3KooWPreferred" is not a libp2p PeerID/)
+    refused({ preferredPeers: Array.from({ length: 65 }, (_, i) => `p${i}`) }, 'ERR_INVALID_INPUT', /at most 64 preferred peers; 65 were given/)
+    expect(p.intervalSec).toBe(600)
+    expect(() => editPolicy(policy({ id: 'config:b', type: 'config' }), { intervalSec: 600 }, 9)).toThrow(expect.objectContaining({ code: 'ERR_POLICY', message: expect.stringMatching(/comes from the node's configuration \(REPLICATE_DIDS or POLICY_FILE\); change it there/) }))
+    expect(() => editPolicy(policy({ id: 'archive:b', state: 'purged' }), { intervalSec: 600 }, 9)).toThrow(expect.objectContaining({ code: 'ERR_POLICY' }))
   })
 })

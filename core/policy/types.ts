@@ -65,3 +65,17 @@ export interface EffectivePolicy {
   /** The policies merged. */
   from: string[]
 }
+
+/**
+ * What a user may set. intervalSec stops at a year (the offer lexicon's bound); retention starts
+ * at one day (keeping only the head, 0, is for POLICY_FILE and offers, not a slip of the hand).
+ * The renderer's form repeats these (`renderer/src/policy-view.ts`); the node
+ * checks again (`./edit.ts`).
+ */
+export const POLICY_LIMITS = {
+  intervalSec: { min: 60, max: 31_536_000 },
+  minCopies: { min: 1, max: 64 },
+  retentionDays: { min: 1, max: 36_500 },
+  /** Most preferred peers one policy names. */
+  preferredPeers: 64,
+} as const

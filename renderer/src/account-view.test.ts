@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { SyncProgressDto, SyncResultDto } from '../../core/api.js'
-import { accountName, accountStatus, addedLine, exportSentence, normalizeAccountInput, phaseLabel, progressView, syncResultSentence } from './account-view.js'
+import { accountName, accountStatus, addedLine, exportSentence, holdingView, normalizeAccountInput, phaseLabel, progressView, syncResultSentence } from './account-view.js'
 
 const head = { cid: 'bafyreia', rev: '3l2abc' }
 const failure = { name: 'PdsRequestError', code: 'ERR_PDS_REQUEST', message: 'The PDS at https://pds.example did not answer. Try again later.' }
@@ -140,5 +140,22 @@ describe('addedLine', () => {
   it('says nothing once the account is gone or its sync stopped without an outcome', () => {
     expect(addedLine('alice.test', null)).toBeNull()
     expect(addedLine('alice.test', accountStatus({ syncing: false, lastError: null, head: null }))).toBeNull()
+  })
+})
+
+describe('holdingView', () => {
+  it('names why an account is held, with what the label means as its tooltip', () => {
+    expect(holdingView({ kind: 'reciprocal', consent: 'reciprocal' })).toMatchObject({ label: 'Mutual backup', tone: 'ok' })
+    expect(holdingView({ kind: 'archive', consent: 'consented' })).toMatchObject({ label: 'Archive · consented' })
+    const none = holdingView({ kind: 'archive', consent: 'unconsented' })
+    expect(none.label).toBe('Archive · no consent')
+    expect(none.title).toContain('public data is copied here without it having agreed')
+    expect(holdingView({ kind: 'config', consent: 'unconsented' })).toMatchObject({ label: 'From config' })
+    expect(holdingView({ kind: 'config', consent: 'unconsented' }).title).toMatch(/REPLICATE_DIDS or POLICY_FILE/)
+  })
+
+  it('says a withdrawn agreement first, and reads an archive without a consent status as unconsented', () => {
+    expect(holdingView({ kind: 'reciprocal', consent: 'revoked' })).toMatchObject({ label: 'Agreement revoked', tone: 'error' })
+    expect(holdingView({ kind: 'archive' }).label).toBe('Archive · no consent')
   })
 })

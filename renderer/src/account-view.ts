@@ -126,6 +126,39 @@ export function normalizeAccountInput(text: string): string {
   return t.startsWith('@') ? t.slice(1).trim() : t
 }
 
+/** Why an account is held, as its badge says it. */
+export interface HoldingView {
+  label: string
+  tone: 'ok' | 'off' | 'error'
+  /** The badge's tooltip: what the label means. */
+  title: string
+}
+
+/**
+ * Why the node holds an account, from the policy that holds it (`AccountDto.kind` and `consent`):
+ * a withdrawn agreement first (its data is on its way out), then the kind of policy; a one-way
+ * archive says whether the account consented. `p2pds accounts` uses the same labels.
+ */
+export function holdingView(a: Pick<AccountDto, 'kind' | 'consent'>): HoldingView {
+  if (a.consent === 'revoked') {
+    return { label: 'Agreement revoked', tone: 'error', title: 'The account withdrew its offer or consent; the copy here is purged after the grace period (see Offers).' }
+  }
+  switch (a.kind) {
+    case 'reciprocal':
+      return { label: 'Mutual backup', tone: 'ok', title: 'An agreement: this account and one logged in here offered to back each other up.' }
+    case 'config':
+      return { label: 'From config', tone: 'off', title: "Held because the node's configuration names it (REPLICATE_DIDS or POLICY_FILE)." }
+    case 'archive':
+      return a.consent === 'consented'
+        ? { label: 'Archive · consented', tone: 'off', title: 'Archived one-way; the account published a consent record allowing any P2PDS node to archive it.' }
+        : {
+            label: 'Archive · no consent',
+            tone: 'off',
+            title: "Archived one-way without the account's consent record: its public data is copied here without it having agreed.",
+          }
+  }
+}
+
 /** The name to show for an account: its handle, or its DID. */
 export function accountName(a: Pick<AccountDto, 'did' | 'handle'>): string {
   return a.handle ?? a.did

@@ -316,6 +316,24 @@ describe('connectAccounts', () => {
     stop()
   })
 
+  it('reads the list again when a policy of a listed account changes (why it is held), not for others or failures', async () => {
+    const fake = new FakeBridge()
+    const store = createAccountsStore()
+    fake.accounts = [account('did:plc:a', { consent: 'unconsented' })]
+    const stop = connectAccounts({ bridge: fake.api, store })
+    await settle()
+    const calls = fake.listCalls
+    fake.emit('offers:changed', { did: 'did:plc:other' })
+    fake.emit('offers:changed', { did: 'did:plc:a', error: failure })
+    await settle()
+    expect(fake.listCalls).toBe(calls)
+    fake.accounts = [account('did:plc:a', { consent: 'consented' })]
+    fake.emit('offers:changed', { did: 'did:plc:a' })
+    await settle()
+    expect(store.getState().accounts?.[0]?.consent).toBe('consented')
+    stop()
+  })
+
   it('keeps progress that arrived after a list request was sent', async () => {
     const fake = new FakeBridge()
     const store = createAccountsStore()

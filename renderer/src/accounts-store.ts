@@ -134,7 +134,7 @@ export interface ConnectAccountsInit {
 
 /**
  * Reads the list now and again whenever the node says something changed (`accounts:changed`, a
- * sync completing or failing, `sync:state`), keeps the sync state (pause, next sync times), keeps sync progress, applies a sync's end to its account as soon as
+ * sync completing or failing, `sync:state`, a policy of a listed account in `offers:changed`), keeps the sync state (pause, next sync times), keeps sync progress, applies a sync's end to its account as soon as
  * the event arrives, and reads the list again when a status tick shows it is missing or out of
  * date (an event missed while the stream reconnected). Returns the function that stops it.
  */
@@ -205,6 +205,12 @@ export function connectAccounts(init: ConnectAccountsInit): () => void {
       if (status.state !== 'started') return
       const s = store.getState()
       if (s.accounts === null || s.listProblem !== null || s.accounts.length !== status.accounts) void refresh()
+    }),
+    // A policy changed: why an account is held (its badge) may have, and its consent.
+    bridge.on('offers:changed', ({ did, error }) => {
+      if (error !== undefined || !(store.getState().accounts ?? []).some((a) => a.did === did)) return
+      store.getState().changed(did)
+      void refresh()
     }),
     // A pause or resume, a sync starting or ending, a next sync time moving.
     bridge.on('sync:state', (state) => {

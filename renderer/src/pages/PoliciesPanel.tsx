@@ -1,10 +1,17 @@
+import { Fragment, useState } from 'react'
 import type { PoliciesDto } from '../../../core/api.js'
-import { consentLabel, copiesLabel, fetchOrderLabel, intervalLabel, retentionLabel, shownPolicies } from '../policy-view.js'
+import { canEditPolicy, consentLabel, copiesLabel, fetchOrderLabel, intervalLabel, retentionLabel, shownPolicies } from '../policy-view.js'
 import { Panel } from './Panel.js'
+import { PolicyEditForm } from './PolicyEditForm.js'
 
-/** "Is my data safe?" for each logged-in account, every policy, and what they add up to per DID. */
+/**
+ * "Is my data safe?" for each logged-in account, every policy (each but config ones with an Edit
+ * form inline), and what they add up to per DID.
+ */
 export function PoliciesPanel({ value, name }: { value: PoliciesDto; name: (did: string) => string }) {
   const policies = shownPolicies(value.policies)
+  const [editing, setEditing] = useState<string | null>(null)
+  const [saved, setSaved] = useState<{ id: string; text: string } | null>(null)
   return (
     <>
       {value.safety.length > 0 && (
@@ -34,19 +41,67 @@ export function PoliciesPanel({ value, name }: { value: PoliciesDto; name: (did:
                 <th>Interval</th>
                 <th>Retention</th>
                 <th>Copies</th>
+                <th />
               </tr>
             </thead>
             <tbody>
               {policies.map((p) => (
-                <tr key={p.id} data-testid={`policy-${p.id}`}>
-                  <td className="mono">{p.did}</td>
-                  <td>{p.type}</td>
-                  <td data-testid="policy-state">{p.state}</td>
-                  <td data-testid="policy-consent">{consentLabel(p)}</td>
-                  <td>{intervalLabel(p.intervalSec)}</td>
-                  <td>{retentionLabel(p.retentionDays)}</td>
-                  <td>{copiesLabel(p.minCopies)}</td>
-                </tr>
+                <Fragment key={p.id}>
+                  <tr data-testid={`policy-${p.id}`}>
+                    <td className="mono">{p.did}</td>
+                    <td>{p.type}</td>
+                    <td data-testid="policy-state">{p.state}</td>
+                    <td data-testid="policy-consent">{consentLabel(p)}</td>
+                    <td data-testid="policy-interval-value">{intervalLabel(p.intervalSec)}</td>
+                    <td data-testid="policy-retention-value">{retentionLabel(p.retentionDays)}</td>
+                    <td data-testid="policy-copies-value">{copiesLabel(p.minCopies)}</td>
+                    <td>
+                      {canEditPolicy(p) ? (
+                        editing !== p.id && (
+                          <button
+                            type="button"
+                            className="button button-small"
+                            data-testid="policy-edit"
+                            onClick={() => {
+                              setEditing(p.id)
+                              setSaved(null)
+                            }}
+                          >
+                            Edit
+                          </button>
+                        )
+                      ) : (
+                        p.type === 'config' && (
+                          <span className="muted" title="Set by REPLICATE_DIDS or POLICY_FILE: change it there and restart the node.">
+                            from config
+                          </span>
+                        )
+                      )}
+                    </td>
+                  </tr>
+                  {editing === p.id && (
+                    <tr data-testid={`policy-editing-${p.id}`}>
+                      <td colSpan={8}>
+                        <PolicyEditForm
+                          policy={p}
+                          done={(text) => {
+                            setEditing(null)
+                            setSaved(text === null ? null : { id: p.id, text })
+                          }}
+                        />
+                      </td>
+                    </tr>
+                  )}
+                  {saved?.id === p.id && editing !== p.id && (
+                    <tr>
+                      <td colSpan={8}>
+                        <p className="action-line action-line-ok" role="status" data-testid="policy-saved">
+                          {saved.text}
+                        </p>
+                      </td>
+                    </tr>
+                  )}
+                </Fragment>
               ))}
             </tbody>
           </table>

@@ -17,6 +17,7 @@ import { Fact, Panel } from '../Panel.js'
 import { AccountStatusBadge } from './AccountStatusBadge.js'
 import { ActionLine, type ActionResult } from './ActionLine.js'
 import { Breadcrumbs } from './Breadcrumbs.js'
+import { HoldingBadge } from './HoldingBadge.js'
 import { ConfirmDialog } from './ConfirmDialog.js'
 import { SyncPauseToggle } from './SyncPauseToggle.js'
 import { SyncProgress } from './SyncProgress.js'
@@ -222,7 +223,10 @@ function Detail({ detail }: { detail: AccountDetailDto }) {
           <h1>{name}</h1>
           <span className="mono muted selectable">{detail.did}</span>
         </div>
-        <AccountStatusBadge status={status} />
+        <div className="account-badges">
+          <HoldingBadge account={summary} />
+          <AccountStatusBadge status={status} />
+        </div>
       </header>
 
       <div className="toolbar">

@@ -10,6 +10,7 @@ import { useNow } from '../../use-now.js'
 import { PageHeader } from '../PageHeader.js'
 import { AccountStatusBadge } from './AccountStatusBadge.js'
 import { AddAccountForm } from './AddAccountForm.js'
+import { HoldingBadge } from './HoldingBadge.js'
 import { LiveBadge } from './LiveBadge.js'
 import { SyncPauseToggle } from './SyncPauseToggle.js'
 import { SyncProgress } from './SyncProgress.js'
@@ -53,7 +54,10 @@ function AccountRow({
             <span className="account-name">{name}</span>
             {account.handle !== null && <span className="account-did mono">{account.did}</span>}
           </div>
-          <AccountStatusBadge status={status} />
+          <div className="account-badges">
+            <HoldingBadge account={account} />
+            <AccountStatusBadge status={status} />
+          </div>
         </div>
         <ul className="account-facts">
           <li title={account.head?.cid}>
