@@ -102,13 +102,13 @@ describe('several accounts on one node, in the browser', () => {
     await expect.poll(() => page.getByTestId(`outgoing-${carol.did}`).textContent(), { timeout: 15_000 }).toContain(alice.handle)
     await page.screenshot({ path: artifactPath('switcher-offers.png'), fullPage: true })
 
-    // The choice is not kept across a reload (acting-account.ts keeps it in memory for the
-    // window): the first logged-in account acts again, and the page says which.
+    // The choice is kept across a reload (the window's session): nobody publishes as the other
+    // account by surprise; the page says which account acts.
     await switcher.selectOption(logins[1]!)
     await page.reload()
-    await expect.poll(() => page.getByTestId('acting-account').inputValue(), { timeout: 15_000 }).toBe(logins[0])
-    const first = logins[0] === alice.did ? alice : bob
-    expect(await page.getByText(`Consent of ${first.handle} to one-way archiving`).isVisible()).toBe(true)
+    await expect.poll(() => page.getByTestId('acting-account').inputValue(), { timeout: 15_000 }).toBe(logins[1])
+    const second = logins[1] === alice.did ? alice : bob
+    expect(await page.getByText(`Consent of ${second.handle} to one-way archiving`).isVisible()).toBe(true)
     await context.close()
   }, 120_000)
 

@@ -17,10 +17,25 @@ export function asInput(logins: ReadonlyArray<{ did: string }>, chosen: string |
   return logins.length > 1 && did !== null ? { as: did } : {}
 }
 
-/** The account chosen in the switcher (kept for the session of the window). */
+/** Where the choice is kept for the window's session, so a reload keeps acting as the same account. */
+const SESSION_KEY = 'p2pds.actingAccount'
+
+/** The window's sessionStorage, or null where there is none (unit tests) or it is refused. */
+function session(): Storage | null {
+  try {
+    return typeof sessionStorage === 'undefined' ? null : sessionStorage
+  } catch {
+    return null
+  }
+}
+
+/** The account chosen in the switcher (kept for the session of the window, across reloads). */
 export const actingStore = createStore<{ chosen: string | null; choose(did: string): void }>()((set) => ({
-  chosen: null,
-  choose: (did) => set({ chosen: did }),
+  chosen: session()?.getItem(SESSION_KEY) ?? null,
+  choose: (did) => {
+    session()?.setItem(SESSION_KEY, did)
+    set({ chosen: did })
+  },
 }))
 
 /** The chosen account (see {@link actingDid} for the one that acts). */
