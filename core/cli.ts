@@ -369,7 +369,8 @@ async function backup(ctx: VerbContext): Promise<number> {
     print(ctx, result, () => {
       const what = result.kind === 'none' ? 'already up to date' : `${result.kind} sync: +${result.creates} ~${result.updates} -${result.deletes} records`
       const blobs = `${result.blobsFetched} blob(s) fetched${result.blobsFailed > 0 ? `, ${result.blobsFailed} failed (see p2pds accounts)` : ''}`
-      return `Backed up ${account?.handle ?? did} at rev ${result.rev}: ${what}, ${blobs}, ${formatBytes(result.bytesReceived)} received in ${(result.durationMs / 1000).toFixed(1)} s.\n`
+      const from = result.source?.startsWith('peer:') === true ? ` from peer ${result.source.slice('peer:'.length)}` : ''
+      return `Backed up ${account?.handle ?? did} at rev ${result.rev}: ${what}, ${blobs}, ${formatBytes(result.bytesReceived)} received${from} in ${(result.durationMs / 1000).toFixed(1)} s.\n`
     })
     return 0
   })

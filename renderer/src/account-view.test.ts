@@ -103,6 +103,14 @@ describe('syncResultSentence', () => {
   it('says when there was nothing to do', () => {
     expect(syncResultSentence(result({ kind: 'none', creates: 0, updates: 0, durationMs: 300 }))).toBe('Already up to date (checked in 300 ms).')
   })
+
+  it('says when a peer served the repository, not when the PDS did', () => {
+    const peer = '12D3KooWGzh1QRdzwtYpmD2FmvuQzRgRvnqMjJ7PpEMvxUm3rZfB'
+    expect(syncResultSentence(result({ source: `peer:${peer}` }))).toBe(
+      'Synced: 3 created, 1 updated, 0 deleted, 12.3 KB received from peer 12D3KooW…m3rZfB (verified as from the PDS); took 1.2 s.',
+    )
+    expect(syncResultSentence(result({ source: 'pds' }))).toBe('Synced: 3 created, 1 updated, 0 deleted, 12.3 KB received; took 1.2 s.')
+  })
 })
 
 describe('exportSentence', () => {

@@ -93,7 +93,14 @@ export function syncResultSentence(r: SyncResultDto): string {
   const parts = [r.kind === 'full' ? `Full sync: ${changes}` : `Synced: ${changes}`, `${formatBytes(r.bytesReceived)} received`]
   if (r.blobsFetched > 0) parts.push(`${plural(r.blobsFetched, 'blob')} fetched`)
   if (r.blobsFailed > 0) parts.push(`${plural(r.blobsFailed, 'blob')} could not be fetched`)
-  return `${parts.join(', ')}; took ${took}.`
+  return `${parts.join(', ')}${sourcePhrase(r.source)}; took ${took}.`
+}
+
+/** Where a sync's repository came from, as a phrase: nothing for the PDS (the usual source). */
+function sourcePhrase(source: string | undefined): string {
+  if (source === undefined || !source.startsWith('peer:')) return ''
+  const peerId = source.slice('peer:'.length)
+  return ` from peer ${peerId.length > 16 ? `${peerId.slice(0, 8)}…${peerId.slice(-6)}` : peerId} (verified as from the PDS)`
 }
 
 /** What an export wrote, in one sentence. */
