@@ -428,13 +428,19 @@ class RestoreRun {
     const status = (await agent.com.atproto.server.checkAccountStatus({}, { signal: this.signal })).data
     if (status.repoCommit === this.copy.head.cid) return this.finish('import-repo', 'skipped', `The new PDS already has commit ${this.copy.head.cid}.`)
     const exp = await exportCar(this.deps.storage, this.#did, { signal: this.signal })
-    const chunks: Uint8Array[] = []
-    for await (const chunk of exp.car) chunks.push(chunk)
-    const car = Buffer.concat(chunks)
-    await agent.com.atproto.repo.importRepo(car, { encoding: 'application/vnd.ipld.car', signal: this.signal })
+    // The CAR is streamed as the request body, read from the store as it is sent: a large
+    // repository is never held whole in memory.
+    let sent = 0
+    const body = (async function* () {
+      for await (const chunk of exp.car) {
+        sent += chunk.byteLength
+        yield chunk
+      }
+    })()
+    await agent.com.atproto.repo.importRepo(body as never, { encoding: 'application/vnd.ipld.car', signal: this.signal })
     const after = (await agent.com.atproto.server.checkAccountStatus({}, { signal: this.signal })).data
     if (after.repoCommit !== this.copy.head.cid) throw new RestoreError(this.#did, 'import-repo', `the new PDS holds commit ${after.repoCommit}, not ${this.copy.head.cid}`)
-    this.finish('import-repo', 'done', `Imported rev ${exp.rev} (${after.indexedRecords} records, ${car.byteLength} bytes).`)
+    this.finish('import-repo', 'done', `Imported rev ${exp.rev} (${after.indexedRecords} records, ${sent} bytes).`)
   }
 
   async #missingBlobs(agent: AtpAgent): Promise<string[]> {
