@@ -1,13 +1,36 @@
-// Fetching the same generated repository from a peer over libp2p (/p2pds/repo/1.0.0, peer-first
-// sync) and over HTTP (`getRepo` from a local XRPC server standing in for the PDS), each into a
-// fresh pds.db with the same verification (`syncRepo`). Issue 6, "Benchmark" (the idle RSS/CPU
-// figures of a node with peers are not measured here yet).
-// Prints {"bench":"network","records":…,"car_mb":…,"peer_mb_per_s":…,"http_mb_per_s":…,
-// "ratio_peer_vs_http":…}; best of three alternating runs after a warm-up; progress to stderr.
-// BENCH_NETWORK_RECORDS changes the size (default 20000).
+// Issue 6, "Benchmark", in two parts.
+//
+// Throughput: fetching the same generated repository from a peer over libp2p
+// (/p2pds/repo/1.0.0, peer-first sync) and over HTTP (`getRepo` from a local XRPC server standing
+// in for the PDS), each into a fresh pds.db with the same verification (`syncRepo`); best of three
+// alternating runs after a warm-up. Target: ratio_peer_vs_http ≥ 0.8.
+//
+// Idle: a real node (`createNode`, default settings) in a process of its own
+// (bench/network-idle-node.ts), holding 10 accounts of the local PDS (profile with avatar and
+// banner, 20 posts, 2 image posts each; added and synced), with libp2p on (127.0.0.1), its
+// firehose connected to the PDS's subscribeRepos and two peers (libp2p services of this process,
+// added with `peers.add`) connected, is left alone for 10 s to settle, then measured over 60 s.
+// Targets: idle_rss_mb ≤ 150, idle_cpu_percent < 1.
+//
+// Prints one line:
+// {"bench":"network","records":…,"car_mb":…,"peer_mb_per_s":…,"http_mb_per_s":…,
+//  "ratio_peer_vs_http":…,"idle_seconds":…,"idle_repos":…,"idle_peers_connected":…,
+//  "idle_rss_mb":…,"idle_heap_used_mb":…,"idle_cpu_percent":…}
+// - idle_rss_mb: the highest of the node's RSS samples, one a second over the window, in MiB;
+// - idle_heap_used_mb: its V8 heap in use at the end of the window, in MiB;
+// - idle_cpu_percent: its CPU time (user + system, every thread) over the window's wall time,
+//   in percent of one core;
+// - idle_repos, idle_peers_connected: accounts held and peers connected at the end of the window.
+// Progress goes to stderr. BENCH_NETWORK_RECORDS changes the size of the repository (default
+// 20000), BENCH_IDLE_SEC the idle window (default 60), BENCH_IDLE_SETTLE_SEC the quiet time
+// before it (default 10). Diagnostics, to stderr: BENCH_IDLE_TRACE=1 lists the callbacks that woke
+// the idle node, its garbage collections and heap spaces (the hooks cost CPU themselves);
+// BENCH_IDLE_CPUPROF=FILE writes a CPU profile of the window (the profiler costs several percent).
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { HeliaNetworkService } from '../core/network/helia-network.js'
 import { peerFirstSync, serveRepos } from '../core/replication/peer-sync-repo.js'
@@ -15,10 +38,16 @@ import { syncRepo } from '../core/replication/repo-sync.js'
 import { resolveIdentity } from '../core/replication/test-helpers.js'
 import type { Database } from '../core/storage/database.js'
 import { createSqliteStorage, migrate, openDatabase } from '../core/storage/index.js'
+import { createAccount, populateAccount } from '../core/testing/builders.js'
 import { startTestNetwork } from '../core/testing/network.js'
+import type { ChildMessage, IdleChildInit, IdleResult, ParentMessage } from './network-idle-node.js'
 import { generateRepo, startRepoServer } from './sync-fixture.js'
 
 const RECORDS = Number(process.env.BENCH_NETWORK_RECORDS ?? 20_000)
+const IDLE_SEC = Number(process.env.BENCH_IDLE_SEC ?? 60)
+const IDLE_SETTLE_SEC = Number(process.env.BENCH_IDLE_SETTLE_SEC ?? 10)
+const IDLE_REPOS = 10
+const IDLE_PEERS = 2
 const MiB = 1024 * 1024
 const started = performance.now()
 const log = (msg: string) => console.error(`network: ${msg} (${((performance.now() - started) / 1000).toFixed(1)} s)`)
@@ -90,6 +119,19 @@ try {
   }
   const peerRate = carMb / best.peer
   const httpRate = carMb / best.http
+
+  const idle = await measureIdle()
+  if (idle.repos !== IDLE_REPOS || idle.peersConnected !== IDLE_PEERS || idle.firehose !== 'connected') {
+    log(`warning: at the end of the idle window the node held ${idle.repos} repos, had ${idle.peersConnected} peers connected, firehose ${idle.firehose}`)
+  }
+  if (idle.callbacks !== undefined) log(`callbacks during the idle window: ${JSON.stringify(idle.callbacks, null, 1)}`)
+  if (idle.gcs !== undefined) log(`garbage collections during the idle window: ${JSON.stringify(idle.gcs)}`)
+  if (idle.heapSpaces !== undefined) {
+    const spaces = Object.entries(idle.heapSpaces).map(([name, h]) => `${name} ${round(h.size / MiB, 1)}/${round(h.used / MiB, 1)}`)
+    log(`idle node heap spaces (size/used MiB): ${spaces.join(', ')}`)
+  }
+  log(`idle node RSS: peak ${round(idle.rssPeak / MiB, 1)} MiB, at the end ${round(idle.rssFinal / MiB, 1)} MiB`)
+  log(`idle node memory at the end: ${JSON.stringify(Object.fromEntries(Object.entries(idle.memory).map(([k, v]) => [k, round(v / MiB, 1)])))} MiB`)
   console.log(
     JSON.stringify({
       bench: 'network',
@@ -98,6 +140,12 @@ try {
       peer_mb_per_s: round(peerRate, 2),
       http_mb_per_s: round(httpRate, 2),
       ratio_peer_vs_http: round(peerRate / httpRate, 2),
+      idle_seconds: round(idle.seconds, 1),
+      idle_repos: idle.repos,
+      idle_peers_connected: idle.peersConnected,
+      idle_rss_mb: round(idle.rssPeak / MiB, 1),
+      idle_heap_used_mb: round(idle.memory.heapUsed / MiB, 1),
+      idle_cpu_percent: round(((idle.cpuUserUs + idle.cpuSystemUs) / 1e6 / idle.seconds) * 100, 2),
     }),
   )
 } finally {
@@ -105,6 +153,67 @@ try {
   await server.close()
   await net.close()
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
+}
+
+/**
+ * The idle figures: accounts written through the PDS, two peers started here, then the node in a
+ * child process (bench/network-idle-node.ts) that holds the accounts, is dialled by the peers,
+ * sits idle and reports what it measured.
+ */
+async function measureIdle(): Promise<IdleResult> {
+  const accounts = await Promise.all(Array.from({ length: IDLE_REPOS }, (_, i) => createAccount(net, { handle: `idle${i}` })))
+  await Promise.all(accounts.map((a, i) => populateAccount(a, { profile: true, posts: 20, imagePosts: 2, seed: 1000 * (i + 1) })))
+  const peers = await Promise.all(Array.from({ length: IDLE_PEERS }, () => service(freshDb())))
+  log(`idle: ${IDLE_REPOS} accounts written, ${IDLE_PEERS} peers started; starting the node`)
+
+  const init: IdleChildInit = { env: net.env, dids: accounts.map((a) => a.did), idleSec: IDLE_SEC, settleSec: IDLE_SETTLE_SEC }
+  const script = fileURLToPath(new URL('./network-idle-node.js', import.meta.url))
+  const child = spawn(process.execPath, ['--expose-gc', script], {
+    env: { ...process.env, P2PDS_BENCH_IDLE: JSON.stringify(init) },
+    // stdout is this benchmark's one JSON line: whatever the child prints goes to stderr.
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  })
+  child.stdout!.pipe(process.stderr)
+  const send = (m: ParentMessage) => child.send(m)
+  const limit = setTimeout(() => child.kill(), (180 + IDLE_SETTLE_SEC + IDLE_SEC) * 1000)
+  try {
+    return await new Promise<IdleResult>((resolve, reject) => {
+      let result: IdleResult | undefined
+      let failure: Error | undefined
+      child.on('message', (m: ChildMessage) => {
+        switch (m.type) {
+          case 'node':
+            // The peers dial the node; the node then adds them (`peers.add`) and sees them connected.
+            void Promise.all(peers.map((p) => p.connect({ peerId: m.peerId, multiaddrs: m.multiaddrs }))).then(
+              () => send({ type: 'peers', peers: peers.map((p) => ({ peerId: p.peerId, multiaddrs: p.info().multiaddrs })) }),
+              (err: unknown) => {
+                failure = err as Error
+                child.kill()
+              },
+            )
+            break
+          case 'ready':
+            log(`idle: node ready, ${IDLE_PEERS} peers connected; measuring ${IDLE_SEC} s after ${IDLE_SETTLE_SEC} s`)
+            break
+          case 'result': {
+            const { type: _, ...r } = m
+            result = r
+            break
+          }
+          case 'error':
+            failure = new Error(`the idle node failed: ${m.message}`)
+            break
+        }
+      })
+      child.once('error', reject)
+      child.once('exit', (code, signal) => {
+        if (result !== undefined && failure === undefined) return resolve(result)
+        reject(failure ?? new Error(`the idle node exited with ${signal ?? code} before reporting`))
+      })
+    })
+  } finally {
+    clearTimeout(limit)
+  }
 }
 
 function round(n: number, digits: number): number {
