@@ -6,13 +6,13 @@
  * Sessions are refreshed before they expire by a background check, which never rejects into the
  * host: a failure is reported as `auth:changed` and tried again at the next check.
  */
-import { Agent, AtpAgent, type AtpSessionData } from '@atproto/api'
+import type { Agent, AtpAgent, AtpSessionData } from '@atproto/api'
 import type { NodeOAuthClient, NodeSavedSession, NodeSavedState } from '@atproto/oauth-client-node'
 import type { AuthStatusDto, LoginDto, P2pdsEvents } from '../api.js'
 import { LoginFailedError, NotLoggedInError, P2pdsError, toErrorDto } from '../errors.js'
 import type { IdentityResolver } from '../identity/index.js'
 import type { Database } from '../storage/database.js'
-import { createOAuthClient } from './oauth.js'
+import type { OAuthClientInit } from './oauth.js'
 import { publishPeerRecord, type PeerSelf } from './peer-record.js'
 import { createRequestLock, type RequestLock } from './request-lock.js'
 import type { SecretBox } from './secret-box.js'
@@ -63,7 +63,9 @@ export class AuthService {
   readonly #store: AuthStore
   readonly #lock: RequestLock
   readonly #now: () => number
-  #oauth: NodeOAuthClient | undefined
+  /** How to make the OAuth client, once OAuth is enabled (it is made at first use). */
+  #oauthInit: OAuthClientInit | undefined
+  #oauth: Promise<NodeOAuthClient> | undefined
   readonly #appAgents = new Map<string, AtpAgent>()
   #timer: NodeJS.Timeout | undefined
   #checking: Promise<void> | undefined
@@ -79,7 +81,7 @@ export class AuthService {
   /** Makes OAuth available, with the callback on the local UI listener's `port`. */
   enableOAuth(uiPort: number): void {
     if (this.#init.oauthEnabled === false) return
-    this.#oauth = createOAuthClient({
+    this.#oauthInit = {
       uiPort,
       stateStore: this.#store.secrets<NodeSavedState>('oauth-state'),
       sessionStore: this.#store.secrets<NodeSavedSession>('oauth-session'),
@@ -88,7 +90,7 @@ export class AuthService {
       plcUrl: this.#init.plcUrl,
       allowHttp: this.#init.allowHttp ?? false,
       fetch: this.#init.fetch,
-    })
+    }
   }
 
   /** Starts the background refresh check. */
@@ -127,7 +129,7 @@ export class AuthService {
   }
 
   status(): AuthStatusDto {
-    return { oauth: this.#oauth !== undefined, accounts: this.list() }
+    return { oauth: this.#oauthInit !== undefined, accounts: this.list() }
   }
 
   list(): LoginDto[] {
@@ -142,7 +144,7 @@ export class AuthService {
 
   /** Starts an OAuth login; returns the URL the user opens. */
   async login(handle: string): Promise<{ url: string }> {
-    const client = this.#oauthClient()
+    const client = await this.#oauthClient()
     const input = handle.trim().replace(/^@/, '')
     // Checks the syntax and that the handle resolves, with the node's resolver and its messages.
     await this.#init.resolver.resolve(input)
@@ -159,7 +161,7 @@ export class AuthService {
    * (checked by the client against its state store); anything else is refused.
    */
   async callback(params: URLSearchParams): Promise<LoginDto> {
-    const client = this.#oauthClient()
+    const client = await this.#oauthClient()
     let did: string
     try {
       const { session } = await client.callback(params)
@@ -181,7 +183,7 @@ export class AuthService {
   async loginAppPassword(identifier: string, password: string): Promise<LoginDto> {
     const id = await this.#init.resolver.resolve(identifier.trim().replace(/^@/, ''))
     const secrets = this.#store.secrets<AppPasswordSecret>('app-password')
-    const agent = this.#newAppAgent(id.did, id.pdsUrl, password)
+    const agent = await this.#newAppAgent(id.did, id.pdsUrl, password)
     try {
       await agent.login({ identifier: id.did, password })
     } catch (err) {
@@ -190,7 +192,7 @@ export class AuthService {
     if (agent.session === undefined || agent.session.did !== id.did) throw new LoginFailedError(`The PDS answered for another account than ${id.did}.`)
     await secrets.set(id.did, { session: agent.session, password, pdsUrl: id.pdsUrl })
     // An earlier OAuth session of the same account is revoked and replaced.
-    if (this.#store.getLogin(id.did)?.method === 'oauth') await this.#oauth?.revoke(id.did).catch(() => undefined)
+    if (this.#store.getLogin(id.did)?.method === 'oauth' && this.#oauthInit !== undefined) await (await this.#oauthClient()).revoke(id.did).catch(() => undefined)
     const row = this.#store.putLogin({ did: id.did, handle: id.handle, pdsUrl: id.pdsUrl, method: 'app-password' })
     this.#appAgents.set(id.did, agent)
     this.#init.emit('auth:changed', { did: id.did, loggedIn: true })
@@ -203,7 +205,7 @@ export class AuthService {
     const row = this.#store.getLogin(did)
     if (row === undefined) throw new NotLoggedInError(`${did} is not logged in on this node.`)
     try {
-      if (row.method === 'oauth') await this.#oauth?.revoke(did)
+      if (row.method === 'oauth') await (await this.#oauthClient()).revoke(did)
       else await (await this.#appAgent(did)).logout()
     } catch {
       // The PDS may be unreachable or the session already gone: forgetting it here is what counts.
@@ -222,7 +224,8 @@ export class AuthService {
     if (row === undefined) throw new NotLoggedInError(`${did} is not logged in on this node. Log in as it first.`)
     if (row.method === 'app-password') return this.#appAgent(did)
     try {
-      return new Agent(await this.#oauthClient().restore(did, 'auto'))
+      const [{ Agent }, client] = await Promise.all([import('@atproto/api'), this.#oauthClient()])
+      return new Agent(await client.restore(did, 'auto'))
     } catch (err) {
       if (err instanceof P2pdsError) throw err
       throw new NotLoggedInError(`The session of ${row.handle ?? did} has ended (${(err as Error).message}). Log in again.`)
@@ -231,14 +234,14 @@ export class AuthService {
 
   /** When the access token of an OAuth session expires (ms since the epoch), or null. */
   async tokenExpiresAt(did: string): Promise<number | null> {
-    const session = await this.#oauthClient().restore(did, false)
+    const session = await (await this.#oauthClient()).restore(did, false)
     const info = await session.getTokenInfo(false)
     return info.expiresAt === undefined ? null : info.expiresAt.getTime()
   }
 
   /** Refreshes an OAuth session now (tokens rotate). */
   async refresh(did: string): Promise<void> {
-    const session = await this.#oauthClient().restore(did, false)
+    const session = await (await this.#oauthClient()).restore(did, false)
     await session.getTokenInfo(true)
   }
 
@@ -247,7 +250,7 @@ export class AuthService {
     this.#checking ??= (async () => {
       const ahead = this.#init.refreshAheadMs ?? 600_000
       for (const row of this.#store.listLogins()) {
-        if (row.method !== 'oauth' || this.#oauth === undefined) continue
+        if (row.method !== 'oauth' || this.#oauthInit === undefined) continue
         try {
           const expiresAt = await this.tokenExpiresAt(row.did)
           if (expiresAt !== null && expiresAt - this.#now() < ahead) await this.refresh(row.did)
@@ -262,19 +265,24 @@ export class AuthService {
     return this.#checking
   }
 
-  #oauthClient(): NodeOAuthClient {
-    if (this.#oauth === undefined) {
+  /** The OAuth client, loaded and made at first use (its library is not loaded by a node that never needs it). */
+  async #oauthClient(): Promise<NodeOAuthClient> {
+    const init = this.#oauthInit
+    if (init === undefined) {
       throw new LoginFailedError(
         this.#init.oauthEnabled === false
           ? 'OAuth login is off (OAUTH_ENABLED=false). Log in with an app password instead (p2pds login <handle> --app-password).'
           : 'OAuth login needs the node running with its local listener (p2pds serve, or the desktop app). Log in there, or use --app-password.',
       )
     }
+    this.#oauth ??= import('./oauth.js').then((m) => m.createOAuthClient(init))
     return this.#oauth
   }
 
-  #newAppAgent(did: string, pdsUrl: string, password: string): AtpAgent {
+  /** An agent of `@atproto/api` (loaded at first use) for an app-password session. */
+  async #newAppAgent(did: string, pdsUrl: string, password: string): Promise<AtpAgent> {
     const secrets = this.#store.secrets<AppPasswordSecret>('app-password')
+    const { AtpAgent } = await import('@atproto/api')
     return new AtpAgent({
       service: pdsUrl,
       fetch: this.#init.fetch,
@@ -290,7 +298,7 @@ export class AuthService {
     if (cached !== undefined) return cached
     const secret = await this.#store.secrets<AppPasswordSecret>('app-password').get(did)
     if (secret === undefined) throw new NotLoggedInError(`The session of ${did} is gone. Log in again.`)
-    const agent = this.#newAppAgent(did, secret.pdsUrl, secret.password)
+    const agent = await this.#newAppAgent(did, secret.pdsUrl, secret.password)
     try {
       await agent.resumeSession(secret.session)
     } catch {

@@ -1,7 +1,7 @@
 /**
- * `HeliaNetworkService`: the {@link NetworkService} over Helia and a minimal libp2p (TCP, noise,
- * yamux, identify, ping, kad-dht in client mode, autoNAT). Helia's blockstore is
- * {@link HeliaBlockstore} over the node's own `BlockStore`, so bitswap serves the blocks of
+ * `HeliaNetworkService`: the {@link NetworkService} over a minimal libp2p (TCP, noise, yamux,
+ * identify, ping, kad-dht in client mode, autoNAT) and Helia's bitswap (`@helia/bitswap`). Bitswap's
+ * blockstore is {@link HeliaBlockstore} over the node's own `BlockStore`, so it serves the blocks of
  * `pds.db` and nothing is stored twice. No delegated HTTP routers, gateways, mDNS or bootstrap
  * list: peers come from the {@link PeerDirectory} (agreements, `peers.add`).
  *
@@ -13,8 +13,8 @@ import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { MemoryDatastore } from 'datastore-core'
 import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { AbortError, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, throwIfAborted } from '../errors.js'
 import { createRateLimiter, type RateLimitInit } from '../server/rate-limit.js'
 import type { BlockStore } from '../storage/types.js'
@@ -35,7 +35,6 @@ import {
   type RequestOptions,
 } from './types.js'
 
-type HeliaWithLibp2p = Awaited<ReturnType<(typeof import('helia'))['createHelia']>>
 
 /** Largest request or answer on a p2pds protocol, in bytes. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -90,7 +89,8 @@ export class HeliaNetworkService implements NetworkService {
   readonly #streamHandlers = new Map<string, StreamHandler>()
   readonly #headListeners = new Set<(notice: HeadNotice, from: { peerId: string }) => void>()
   readonly #limiter
-  #helia: HeliaWithLibp2p | undefined
+  #libp2pNode: Libp2p | undefined
+  #bitswap: BitswapLike | undefined
 
   constructor(init: HeliaNetworkServiceInit) {
     this.#init = init
@@ -115,17 +115,17 @@ export class HeliaNetworkService implements NetworkService {
 
   #libp2p(what: string): Libp2p {
     if (!this.#networking) throw new NetworkDisabledError(what)
-    if (this.#helia === undefined) throw new PeerUnreachableError('(any)', 'the network service is not started')
-    return this.#helia.libp2p
+    if (this.#libp2pNode === undefined) throw new PeerUnreachableError('(any)', 'the network service is not started')
+    return this.#libp2pNode
   }
 
   async start(options: AbortOptions = {}): Promise<void> {
     throwIfAborted(options.signal)
-    if (!this.#networking || this.#helia !== undefined) return
-    // Loaded here, not at import: Helia and its transports take seconds to load, which every CLI
+    if (!this.#networking || this.#libp2pNode !== undefined) return
+    // Loaded here, not at import: libp2p and its transports take seconds to load, which every CLI
     // command opening the data dir (with networking never started) would otherwise pay.
-    const [{ createHelia }, { noise }, { yamux }, { autoNAT }, { identify }, { kadDHT }, { ping }, { tcp }] = await Promise.all([
-      import('helia'),
+    const [{ createLibp2p }, { noise }, { yamux }, { autoNAT }, { identify }, { kadDHT }, { ping }, { tcp }, { Bitswap }] = await Promise.all([
+      import('libp2p'),
       import('@chainsafe/libp2p-noise'),
       import('@chainsafe/libp2p-yamux'),
       import('@libp2p/autonat'),
@@ -133,48 +133,65 @@ export class HeliaNetworkService implements NetworkService {
       import('@libp2p/kad-dht'),
       import('@libp2p/ping'),
       import('@libp2p/tcp'),
+      loadBitswap(),
     ])
     throwIfAborted(options.signal)
-    const helia = await createHelia({
-      blockstore: new HeliaBlockstore(this.#init.blocks),
-      datastore: new MemoryDatastore(),
-      // No public gateways or delegated routers: this node talks to its peers only.
-      http: { delegatedRouters: [], recursiveGateways: [] },
-      libp2p: {
-        privateKey: this.#init.privateKey,
-        addresses: { listen: this.#init.listenAddrs ?? ['/ip4/0.0.0.0/tcp/0'] },
-        transports: [tcp()],
-        connectionEncrypters: [noise()],
-        streamMuxers: [yamux()],
-        peerDiscovery: [],
-        services: {
-          identify: identify(),
-          ping: ping(),
-          dht: kadDHT({ clientMode: true }),
-          autoNAT: autoNAT(),
-        },
+    const libp2p = await createLibp2p({
+      privateKey: this.#init.privateKey,
+      addresses: { listen: this.#init.listenAddrs ?? ['/ip4/0.0.0.0/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      peerDiscovery: [],
+      // An idle connection to a partner is pinged once a minute, not every few seconds.
+      connectionMonitor: { pingInterval: 60_000 },
+      services: {
+        identify: identify(),
+        ping: ping(),
+        dht: kadDHT({ clientMode: true }),
+        autoNAT: autoNAT(),
+      },
+      start: false,
+    })
+    const blockstore = new HeliaBlockstore(this.#init.blocks)
+    // Bitswap over the node's own block store: it serves the blocks of pds.db and checks what it
+    // receives against the CID (sha-256 only: every atproto CID uses it).
+    const bitswap = new Bitswap({
+      libp2p,
+      blockstore,
+      logger: libp2p.logger,
+      routing: { findProviders: (cid: unknown, o?: AbortOptions) => providers(libp2p, cid, o) },
+      getHasher: async (code: number) => {
+        if (code === sha256.code) return sha256
+        throw new PeerProtocolError('(bitswap)', `unsupported multihash 0x${code.toString(16)}`)
       },
     })
     try {
-      await helia.start()
+      await libp2p.start()
+      await bitswap.start()
       throwIfAborted(options.signal)
-      for (const [protocol, handler] of this.#handlers) await this.#register(helia.libp2p, protocol, handler)
-      for (const [protocol, handler] of this.#streamHandlers) await this.#registerStream(helia.libp2p, protocol, handler)
+      for (const [protocol, handler] of this.#handlers) await this.#register(libp2p, protocol, handler)
+      for (const [protocol, handler] of this.#streamHandlers) await this.#registerStream(libp2p, protocol, handler)
     } catch (err) {
-      await helia.stop().catch(() => undefined)
+      await Promise.resolve(bitswap.stop()).catch(() => undefined)
+      await Promise.resolve(libp2p.stop()).catch(() => undefined)
       throw err
     }
-    this.#helia = helia
+    this.#libp2pNode = libp2p
+    this.#bitswap = bitswap
   }
 
   async stop(): Promise<void> {
-    const helia = this.#helia
-    this.#helia = undefined
-    await helia?.stop()
+    const libp2p = this.#libp2pNode
+    const bitswap = this.#bitswap
+    this.#libp2pNode = undefined
+    this.#bitswap = undefined
+    await bitswap?.stop()
+    await libp2p?.stop()
   }
 
   info(): NetworkInfo {
-    const libp2p = this.#helia?.libp2p
+    const libp2p = this.#libp2pNode
     return {
       enabled: this.#init.enabled ?? true,
       networking: this.#networking,
@@ -190,12 +207,12 @@ export class HeliaNetworkService implements NetworkService {
 
   async provide(cids: string[], options: AbortOptions = {}): Promise<{ provided: number; failed: number }> {
     throwIfAborted(options.signal)
-    if (this.#helia === undefined || cids.length === 0) return { provided: 0, failed: cids.length }
-    const helia = this.#helia
+    const libp2p = this.#libp2pNode
+    if (libp2p === undefined || cids.length === 0) return { provided: 0, failed: cids.length }
     // Client-mode DHT: with no connection there is no server to tell, so do not wait for the timeout.
-    if (helia.libp2p.getConnections().length === 0) return { provided: 0, failed: cids.length }
+    if (libp2p.getConnections().length === 0) return { provided: 0, failed: cids.length }
     const signal = anySignal(options.signal, PROVIDE_TIMEOUT_MS)
-    const results = await Promise.allSettled(cids.map((c) => helia.routing.provide(CID.parse(c) as unknown as Parameters<typeof helia.routing.provide>[0], { signal })))
+    const results = await Promise.allSettled(cids.map((c) => libp2p.contentRouting.provide(CID.parse(c) as unknown as Parameters<Libp2p['contentRouting']['provide']>[0], { signal })))
     const provided = results.filter((r) => r.status === 'fulfilled').length
     return { provided, failed: cids.length - provided }
   }
@@ -203,18 +220,20 @@ export class HeliaNetworkService implements NetworkService {
   async getBlock(cid: string, options: RequestOptions = {}): Promise<Uint8Array> {
     throwIfAborted(options.signal)
     if (await this.#init.blocks.hasBlock(cid, options)) return this.#init.blocks.getBlock(cid, options)
-    const helia = this.#helia
-    if (helia === undefined) throw new NetworkDisabledError('Fetching a block from peers')
+    const bitswap = this.#bitswap
+    if (bitswap === undefined) throw new NetworkDisabledError('Fetching a block from peers')
     const signal = anySignal(options.signal, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+    let bytes: Uint8Array
     try {
-      const chunks: Uint8Array[] = []
-      // Helia checks the bytes against the CID and puts the block in our store (HeliaBlockstore).
-      for await (const chunk of helia.blockstore.get(CID.parse(cid) as unknown as Parameters<typeof helia.blockstore.get>[0], { signal })) chunks.push(chunk)
-      return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+      // Bitswap checks the bytes against the CID before it resolves.
+      bytes = await bitswap.want(CID.parse(cid), { signal })
     } catch (err) {
       if (options.signal?.aborted === true) throw new AbortError()
       throw new PeerUnreachableError('(bitswap)', signal.aborted ? `no peer provided block ${cid} in time` : errorText(err), { cause: err })
     }
+    // The store checks them again (a CID mismatch is refused, nothing stored).
+    await this.#init.blocks.putBlock(cid, bytes, { signal: options.signal })
+    return bytes
   }
 
   async connect(target: PeerTarget, options: AbortOptions = {}): Promise<{ peerId: string }> {
@@ -223,7 +242,7 @@ export class HeliaNetworkService implements NetworkService {
   }
 
   isConnected(peerId: string): boolean {
-    const libp2p = this.#helia?.libp2p
+    const libp2p = this.#libp2pNode
     if (libp2p === undefined) return false
     try {
       return libp2p.getConnections(peerIdFromString(peerId)).length > 0
@@ -310,7 +329,7 @@ export class HeliaNetworkService implements NetworkService {
 
   async handleStream(protocol: string, handler: StreamHandler): Promise<void> {
     this.#streamHandlers.set(protocol, handler)
-    if (this.#helia !== undefined) await this.#registerStream(this.#helia.libp2p, protocol, handler)
+    if (this.#libp2pNode !== undefined) await this.#registerStream(this.#libp2pNode, protocol, handler)
   }
 
   async #registerStream(libp2p: Libp2p, protocol: string, handler: StreamHandler): Promise<void> {
@@ -369,7 +388,7 @@ export class HeliaNetworkService implements NetworkService {
 
   async handle(protocol: string, handler: ProtocolHandler): Promise<void> {
     this.#handlers.set(protocol, handler)
-    if (this.#helia !== undefined) await this.#register(this.#helia.libp2p, protocol, handler)
+    if (this.#libp2pNode !== undefined) await this.#register(this.#libp2pNode, protocol, handler)
   }
 
   async notifyHead(target: PeerTarget, notice: HeadNotice, options: AbortOptions = {}): Promise<void> {
@@ -458,4 +477,40 @@ function errorText(err: unknown): string {
 function anySignal(signal: AbortSignal | undefined, ms: number): AbortSignal {
   const timeout = AbortSignal.timeout(ms)
   return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+}
+
+/** What this service uses of `@helia/bitswap`'s `Bitswap`. */
+interface BitswapLike {
+  start(): Promise<void> | void
+  stop(): Promise<void> | void
+  want(cid: CID, options?: AbortOptions): Promise<Uint8Array>
+}
+
+/** `@helia/bitswap`'s `Bitswap` class, constructed with its components. */
+type BitswapClass = new (components: Record<string, unknown>) => BitswapLike
+
+/**
+ * Loads the `Bitswap` class of `@helia/bitswap` (pinned in package.json) from its own module.
+ * The package's entry point offers it only through `helia`, whose entry point loads libp2p's
+ * defaults (WebRTC, websockets, TLS, UPnP, relays, delegated routing, HTTP gateways): about 40 MB
+ * of resident memory for code this node never runs (measured with `npm run bench -- network`,
+ * `idle_rss_mb`). The class file is imported by path; `helia-network.test.ts` exercises it.
+ */
+async function loadBitswap(): Promise<{ Bitswap: BitswapClass }> {
+  const entry = import.meta.resolve('@helia/bitswap')
+  const url = new URL('./bitswap.js', entry)
+  const mod = (await import(url.href)) as { Bitswap?: BitswapClass }
+  if (typeof mod.Bitswap !== 'function') throw new Error(`@helia/bitswap at ${entry} has no Bitswap class; check its pinned version`)
+  return { Bitswap: mod.Bitswap }
+}
+
+/** Bitswap's routing: providers of a CID from the DHT (client mode), as `{ id, multiaddrs }`. */
+async function* providers(libp2p: Libp2p, cid: unknown, options?: AbortOptions): AsyncGenerator<{ id: unknown; multiaddrs: unknown[] }> {
+  try {
+    for await (const p of libp2p.contentRouting.findProviders(cid as Parameters<Libp2p['contentRouting']['findProviders']>[0], options)) {
+      yield { id: p.id, multiaddrs: p.multiaddrs }
+    }
+  } catch {
+    // No DHT server reachable: bitswap still asks the peers already connected.
+  }
 }

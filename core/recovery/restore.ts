@@ -25,7 +25,7 @@
  * interrupted anywhere (crash, abort, network) resumes by running it again, and nothing is done
  * twice. Progress is stored in `restores` after every step.
  */
-import { AtpAgent } from '@atproto/api'
+import type { AtpAgent } from '@atproto/api'
 import type { Database } from 'better-sqlite3'
 import { CID } from 'multiformats/cid'
 import type { ErrorDto, RestoreCheckDto, RestorePlanDto, RestoreProgressDto, RestoreStatusDto, RestoreStepDto, RestoreStepName } from '../api.js'
@@ -148,6 +148,7 @@ export async function planRestore(deps: RestoreDeps, req: RestoreRequest, signal
 
   let targetDid: string | null = null
   try {
+    const { AtpAgent } = await import('@atproto/api')
     const agent = new AtpAgent({ service: targetUrl, fetch: deps.fetch as typeof globalThis.fetch })
     const desc = (await agent.com.atproto.server.describeServer({}, { signal })).data
     targetDid = desc.did
@@ -385,14 +386,16 @@ class RestoreRun {
     return desc.did
   }
 
-  #newAgent(): AtpAgent {
+  /** An agent of `@atproto/api` for the new PDS (the library is loaded at first use). */
+  async #newAgent(): Promise<AtpAgent> {
+    const { AtpAgent } = await import('@atproto/api')
     return new AtpAgent({ service: this.row.target_url, fetch: this.deps.fetch as typeof globalThis.fetch })
   }
 
   /** Signed in to the new account (deactivated accounts can sign in). */
   async #session(): Promise<AtpAgent> {
     if (this.#agent !== undefined) return this.#agent
-    const agent = this.#newAgent()
+    const agent = await this.#newAgent()
     await agent.login({ identifier: this.#did, password: this.password })
     this.#agent = agent
     return agent
@@ -409,7 +412,7 @@ class RestoreRun {
   }
 
   async #createAccount(): Promise<void> {
-    const agent = this.#newAgent()
+    const agent = await this.#newAgent()
     if (await this.#accountExists(agent)) return this.finish('create-account', 'skipped', 'The account already exists on the new PDS.')
     const aud = await this.#targetDid(agent)
     const signing = await this.#signingKey()
@@ -513,7 +516,7 @@ class RestoreRun {
   async #verify(): Promise<void> {
     const resolved = await this.deps.resolver.resolve(this.#did, { forceRefresh: true, signal: this.signal })
     if (normalizeUrl(resolved.pdsUrl) !== this.row.target_url) throw new RestoreError(this.#did, 'verify', `the DID resolves to ${resolved.pdsUrl}, not the new PDS`)
-    const agent = this.#newAgent()
+    const agent = await this.#newAgent()
     const latest = (await agent.com.atproto.sync.getLatestCommit({ did: this.#did }, { signal: this.signal })).data
     const theirs = new Map<string, string>()
     const collections = (await agent.com.atproto.repo.describeRepo({ repo: this.#did }, { signal: this.signal })).data.collections

@@ -2,7 +2,7 @@
  * `RecoveryService`: the `recovery` area of the API — rotation keys (list, make, import, add to
  * the PLC document), restore to a new PDS (dry run, run/resume, status) and the recovery kit.
  */
-import { AtpAgent, type Agent } from '@atproto/api'
+import type { Agent } from '@atproto/api'
 import type { Database } from 'better-sqlite3'
 import type { AddRotationKeyResultDto, ExportResultDto, NewRotationKeyDto, P2pdsApi, RecoveryKitDto, RestorePlanDto, RestorePlanInput, RestoreProgressDto, RestoreStatusDto, RotationKeyDto, RotationKeysDto } from '../api.js'
 import type { SecretBox } from '../auth/secret-box.js'
@@ -178,6 +178,7 @@ export class RecoveryService implements Pick<P2pdsApi, 'recovery'> {
       throw new NotLoggedInError(`No session for ${did} is held here: give the account password (P2PDS_APP_PASSWORD, or the prompt) to change its PLC document.`)
     }
     const identity = await this.#init.resolver.resolve(did, { forceRefresh: true })
+    const { AtpAgent } = await import('@atproto/api')
     const agent = new AtpAgent({ service: identity.pdsUrl, fetch: this.#fetch as typeof globalThis.fetch })
     try {
       await agent.login({ identifier: did, password })
