@@ -122,7 +122,12 @@ try {
   trace?.start()
   const profile = process.env.BENCH_IDLE_CPUPROF === undefined ? undefined : await startProfile(process.env.BENCH_IDLE_CPUPROF)
   let rssPeak = 0
-  const sample = () => (rssPeak = Math.max(rssPeak, process.memoryUsage.rss()))
+  const t0Sample = performance.now()
+  const sample = () => {
+    const rss = process.memoryUsage.rss()
+    rssPeak = Math.max(rssPeak, rss)
+    if (process.env.BENCH_IDLE_RSS_LOG === '1') log(`rss ${((performance.now() - t0Sample) / 1000).toFixed(0)} s: ${(rss / 1048576).toFixed(1)} MiB`)
+  }
   sample()
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()

@@ -1,15 +1,19 @@
 // Issue 6, "Benchmark", in two parts.
 //
 // Throughput: fetching the same generated repository from a peer over libp2p
-// (/p2pds/repo/1.0.0, peer-first sync) and over HTTP (`getRepo` from a local XRPC server standing
-// in for the PDS), each into a fresh pds.db with the same verification (`syncRepo`); best of three
-// alternating runs after a warm-up. Target: ratio_peer_vs_http ≥ 0.8.
+// (/p2pds/repo/1.0.0, peer-first sync; the peer runs in a process of its own,
+// bench/network-holder.ts, as a partner's node runs on another machine) and over HTTP (`getRepo`
+// from a local XRPC server standing in for the PDS), each into a fresh pds.db with the same
+// verification (`syncRepo`); best of three alternating runs after a warm-up. Target:
+// ratio_peer_vs_http ≥ 0.8.
 //
 // Idle: a real node (`createNode`, default settings) in a process of its own
 // (bench/network-idle-node.ts), holding 10 accounts of the local PDS (profile with avatar and
 // banner, 20 posts, 2 image posts each; added and synced), with libp2p on (127.0.0.1), its
 // firehose connected to the PDS's subscribeRepos and two peers (libp2p services of this process,
-// added with `peers.add`) connected, is left alone for 10 s to settle, then measured over 60 s.
+// added with `peers.add`) connected, is left alone for 30 s to settle (V8 shrinks the heap left by
+// the syncs with one or two full collections in that time; idle means after the last sync's
+// aftermath), then measured over 60 s.
 // Targets: idle_rss_mb ≤ 150, idle_cpu_percent < 1.
 //
 // Prints one line:
@@ -23,7 +27,7 @@
 // - idle_repos, idle_peers_connected: accounts held and peers connected at the end of the window.
 // Progress goes to stderr. BENCH_NETWORK_RECORDS changes the size of the repository (default
 // 20000), BENCH_IDLE_SEC the idle window (default 60), BENCH_IDLE_SETTLE_SEC the quiet time
-// before it (default 10). Diagnostics, to stderr: BENCH_IDLE_TRACE=1 lists the callbacks that woke
+// before it (default 30). Diagnostics, to stderr: BENCH_IDLE_TRACE=1 lists the callbacks that woke
 // the idle node, its garbage collections and heap spaces (the hooks cost CPU themselves);
 // BENCH_IDLE_CPUPROF=FILE writes a CPU profile of the window (the profiler costs several percent).
 import { spawn } from 'node:child_process'
@@ -33,19 +37,20 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { HeliaNetworkService } from '../core/network/helia-network.js'
-import { peerFirstSync, serveRepos } from '../core/replication/peer-sync-repo.js'
+import { peerFirstSync } from '../core/replication/peer-sync-repo.js'
 import { syncRepo } from '../core/replication/repo-sync.js'
 import { resolveIdentity } from '../core/replication/test-helpers.js'
 import type { Database } from '../core/storage/database.js'
 import { createSqliteStorage, migrate, openDatabase } from '../core/storage/index.js'
 import { createAccount, populateAccount } from '../core/testing/builders.js'
 import { startTestNetwork } from '../core/testing/network.js'
+import type { HolderInit, HolderMessage } from './network-holder.js'
 import type { ChildMessage, IdleChildInit, IdleResult, ParentMessage } from './network-idle-node.js'
 import { generateRepo, startRepoServer } from './sync-fixture.js'
 
 const RECORDS = Number(process.env.BENCH_NETWORK_RECORDS ?? 20_000)
 const IDLE_SEC = Number(process.env.BENCH_IDLE_SEC ?? 60)
-const IDLE_SETTLE_SEC = Number(process.env.BENCH_IDLE_SETTLE_SEC ?? 10)
+const IDLE_SETTLE_SEC = Number(process.env.BENCH_IDLE_SETTLE_SEC ?? 30)
 const IDLE_REPOS = 10
 const IDLE_PEERS = 2
 const MiB = 1024 * 1024
@@ -80,13 +85,9 @@ try {
   const carMb = repo.car.byteLength / MiB
   log(`generated ${RECORDS} records, ${carMb.toFixed(1)} MiB CAR`)
 
-  // The peer holds the repository (synced from the HTTP server) and serves it.
-  const holderDb = freshDb()
-  const holder = createSqliteStorage(holderDb)
-  await syncRepo(holder, identity, { mode: 'full' })
-  const holderNet = await service(holderDb)
-  await serveRepos(holderNet, holder)
-  const peer = { peerId: holderNet.peerId, multiaddrs: holderNet.info().multiaddrs }
+  // The peer holds the repository (synced from the HTTP server) and serves it, in its own process.
+  const holder = await startHolder({ identity })
+  const peer = holder.peer
 
   const run = async (via: 'peer' | 'http'): Promise<number> => {
     const db = freshDb()
@@ -119,6 +120,7 @@ try {
   }
   const peerRate = carMb / best.peer
   const httpRate = carMb / best.http
+  await holder.stop()
 
   const idle = await measureIdle()
   if (idle.repos !== IDLE_REPOS || idle.peersConnected !== IDLE_PEERS || idle.firehose !== 'connected') {
@@ -153,6 +155,25 @@ try {
   await server.close()
   await net.close()
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
+}
+
+/** Starts the holder (bench/network-holder.ts); resolves once it serves the repository. */
+async function startHolder(init: HolderInit): Promise<{ peer: { peerId: string; multiaddrs: string[] }; stop(): Promise<void> }> {
+  const script = fileURLToPath(new URL('./network-holder.js', import.meta.url))
+  const child = spawn(process.execPath, [script], { env: { ...process.env, P2PDS_BENCH_HOLDER: JSON.stringify(init) }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  child.stdout!.pipe(process.stderr)
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const peer = await new Promise<{ peerId: string; multiaddrs: string[] }>((resolve, reject) => {
+    child.on('message', (m: HolderMessage) => (m.type === 'serving' ? resolve({ peerId: m.peerId, multiaddrs: m.multiaddrs }) : reject(new Error(`the holder failed: ${m.message}`))))
+    child.once('exit', (code, signal) => reject(new Error(`the holder exited with ${signal ?? code}`)))
+  })
+  return {
+    peer,
+    stop: async () => {
+      if (child.connected) child.send({ type: 'stop' })
+      await exited
+    },
+  }
 }
 
 /**

@@ -6,7 +6,7 @@
  * (e.g. `"authentication": null` in did:web documents), which `@atproto/identity`'s schema check
  * rejects. Only the fields read here must be well-formed.
  */
-import { getDidKeyFromMultibase } from '@atproto/identity'
+import { didKeyFromMultibase } from './lookups.js'
 import { DidDocumentError } from '../errors.js'
 
 /** The atproto content of a DID document. */
@@ -47,7 +47,7 @@ export function parseDidDocument(did: string, doc: unknown): AtprotoDidDocument 
   }
   let signingKey: string | undefined
   try {
-    signingKey = getDidKeyFromMultibase({ type: key.type, publicKeyMultibase: key.publicKeyMultibase })
+    signingKey = didKeyFromMultibase(key.type, key.publicKeyMultibase)
   } catch (err) {
     throw new DidDocumentError(did, 'bad-signing-key', `the key does not decode`, { cause: err })
   }

@@ -16,7 +16,7 @@
  * operator chose them, so they may be on a private network even when `allowPrivateNetwork` is
  * false. URLs from the network (PDS endpoints, did:web hosts, handle hosts) never are.
  */
-import { DidResolver, HandleResolver } from '@atproto/identity'
+import { fetchDidDocument, resolveHandleDirect } from './lookups.js'
 import { isValidDid, isValidHandle, isValidTld } from '@atproto/syntax'
 import {
   AbortError,
@@ -97,7 +97,7 @@ interface CallContext {
   forceRefresh: boolean
 }
 
-/** {@link IdentityResolver} over `@atproto/identity`, the safe fetch and a TTL cache. */
+/** {@link IdentityResolver} over the lookups of `./lookups.ts`, the safe fetch and a TTL cache. */
 export class AtprotoIdentityResolver implements IdentityResolver {
   readonly #init: IdentityResolverInit
   readonly #fetch: SafeFetch
@@ -162,12 +162,10 @@ export class AtprotoIdentityResolver implements IdentityResolver {
 
   async #fetchDidDocument(did: string, ctx: CallContext): Promise<Record<string, unknown>> {
     const where = this.#didWhere(did)
-    // A resolver per call so the caller's signal reaches every request it makes.
-    const resolver = new DidResolver({ plcUrl: this.#init.plcUrl, timeout: this.#init.timeoutMs, fetch: this.#boundFetch(ctx.signal) })
     let doc: unknown
     try {
-      // resolveNoCheck: parseDidDocument validates, more leniently than the library's schema.
-      doc = await resolver.resolveNoCheck(did)
+      // parseDidDocument validates, more leniently than @atproto/identity's schema.
+      doc = await fetchDidDocument(did, this.#init.plcUrl, { fetch: this.#fetch, timeoutMs: this.#init.timeoutMs, signal: ctx.signal })
     } catch (err) {
       if (err instanceof SyntaxError) throw new DidDocumentError(did, 'malformed', 'it is not JSON', { cause: err })
       throw lookupError(did, where, err)
@@ -248,17 +246,11 @@ export class AtprotoIdentityResolver implements IdentityResolver {
   }
 
   async #handleToDidDirect(handle: string, ctx: CallContext): Promise<string | null> {
-    // HandleResolver swallows its errors (undefined = "nothing found"), so unreachable and
-    // non-existent handles look the same here.
-    const resolver = new HandleResolver({ timeout: this.#init.timeoutMs, fetch: this.#boundFetch(ctx.signal) })
-    const did = await resolver.resolve(handle)
+    // Failures read as "nothing found" (as @atproto/identity's HandleResolver), so unreachable
+    // and non-existent handles look the same here.
+    const did = await resolveHandleDirect(handle, { fetch: this.#fetch, timeoutMs: this.#init.timeoutMs, signal: ctx.signal })
     throwIfAborted(ctx.signal)
     return isValidDid(did) ? did : null
-  }
-
-  #boundFetch(signal: AbortSignal | undefined): SafeFetch {
-    if (signal === undefined) return this.#fetch
-    return (input, init) => this.#fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal })
   }
 
   #handleWhere(handle: string): string {
