@@ -353,18 +353,24 @@ export class HeliaNetworkService implements NetworkService {
         return
       }
       const request = (await lp.read({ signal: AbortSignal.timeout(INBOUND_READ_MS) })).subarray()
+      let sending: Promise<unknown> | undefined
       try {
         // Small chunks (a CAR yields one per block) are gathered into frames of up to
         // STREAM_FRAME_BYTES: one write per frame, not per block.
         let pending: Uint8Array[] = []
         let pendingBytes = 0
+        // One frame is sent while the next is read from the handler: reading the store and
+        // sending overlap. lp.write waits for the stream to drain, so a slow reader still slows
+        // the reading of the store (at most one frame is buffered ahead).
         const flush = async () => {
           if (pendingBytes === 0) return
           const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes)
           pending = []
           pendingBytes = 0
-          // lp.write waits for the stream to drain: a slow reader slows the reading of the store.
-          await lp.write(frame(OK, body), { signal: AbortSignal.timeout(INBOUND_READ_MS) })
+          await sending
+          sending = lp.write(frame(OK, body), { signal: AbortSignal.timeout(INBOUND_READ_MS) })
+          // Awaited at the next flush or at the end; this only keeps it from being unhandled meanwhile.
+          sending.catch(() => undefined)
         }
         for await (const chunk of await handler(request, { peerId: from })) {
           for (let i = 0; i < chunk.length; ) {
@@ -376,8 +382,10 @@ export class HeliaNetworkService implements NetworkService {
           }
         }
         await flush()
+        await sending
         await lp.write(frame(END, new Uint8Array(0)))
       } catch (err) {
+        await sending?.catch(() => undefined)
         await lp.write(err instanceof P2pdsError ? errorFrame(err.code, err.message) : errorFrame('ERR_INTERNAL', 'the request could not be handled'))
       }
       await stream.close()

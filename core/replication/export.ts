@@ -4,11 +4,13 @@
  * `com.atproto.repo.importRepo` accepts. The CAR is produced as the consumer reads it, so a large
  * repository is never built whole in memory.
  */
-import { HeadMovedError, throwIfAborted } from '../errors.js'
+import { decode } from '@atproto/lex-cbor'
+import { isCid } from '@atproto/lex-data'
+import { HeadMovedError, MissingBlockError, throwIfAborted } from '../errors.js'
 import type { AbortOptions, Block, RepoStorage } from '../storage/types.js'
 import { writeCar } from './car.js'
 import { resolveRev } from './history.js'
-import { walkRepoBlocks } from './repo-walk.js'
+import { walkMstNodes, walkRepoBlocks } from './repo-walk.js'
 
 /** What to export. */
 export interface ExportCarOptions extends AbortOptions {
@@ -63,7 +65,11 @@ export async function exportCar(storage: RepoStorage, did: string, options: Expo
  * a CAR mixing two revisions.
  */
 async function* nodesThenRecords(storage: RepoStorage, did: string, head: string, signal: AbortSignal | undefined): AsyncGenerator<Block> {
-  yield* walkRepoBlocks(storage.blocks, head, { signal, records: false })
+  const commitBytes = await storage.blocks.getBlock(head, { signal })
+  yield { cid: head, bytes: commitBytes }
+  const commit = decode(commitBytes) as { data?: unknown }
+  if (!isCid(commit.data)) throw new MissingBlockError(head)
+  yield* walkMstNodes(storage.blocks, commit.data.toString(), { signal })
   const sent = new Set<string>()
   let after: string | undefined
   for (;;) {

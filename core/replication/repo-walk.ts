@@ -17,8 +17,6 @@ export interface WalkRepoOptions extends AbortOptions {
    * and read each shared block once. @default a new set
    */
   seen?: Set<string>
-  /** Read and yield the records too (false: the commit and MST nodes only). @default true */
-  records?: boolean
 }
 
 /** Yields the commit block, then the MST nodes and records under it, each once. */
@@ -29,7 +27,6 @@ export async function* walkRepoBlocks(
 ): AsyncGenerator<Block & { kind: BlockKind }> {
   const seen = options.seen ?? new Set<string>()
   const { signal } = options
-  const withRecords = options.records ?? true
   throwIfAborted(signal)
   const commitBytes = await store.getBlock(commitCid, { signal })
   const commit = decode(commitBytes) as { data?: unknown }
@@ -53,12 +50,10 @@ export async function* walkRepoBlocks(
     const records: string[] = []
     if (node.l !== null) children.push(node.l.toString())
     for (const entry of node.e) {
-      if (withRecords) {
-        const record = entry.v.toString()
-        if (!seen.has(record)) {
-          seen.add(record)
-          records.push(record)
-        }
+      const record = entry.v.toString()
+      if (!seen.has(record)) {
+        seen.add(record)
+        records.push(record)
       }
       if (entry.t !== null) children.push(entry.t.toString())
     }
@@ -71,3 +66,39 @@ export async function* walkRepoBlocks(
     for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!)
   }
 }
+
+/**
+ * Yields the MST nodes under a commit's data root, level by level, each level read with
+ * `getBlocks` (a query per batch, not one per node): the fast way to list a repository's nodes
+ * when their order does not matter. Memory grows with the widest level's CIDs (not its bytes:
+ * nodes are yielded batch by batch).
+ */
+export async function* walkMstNodes(store: BlockStore, dataCid: string, options: AbortOptions = {}): AsyncGenerator<Block & { kind: BlockKind }> {
+  const seen = new Set<string>([dataCid])
+  let level = [dataCid]
+  while (level.length > 0) {
+    const next: string[] = []
+    for (let i = 0; i < level.length; i += MST_BATCH) {
+      throwIfAborted(options.signal)
+      const batch = level.slice(i, i + MST_BATCH)
+      const found = await store.getBlocks(batch, options)
+      if (found.missing.length > 0) throw new MissingBlockError(found.missing[0]!)
+      for (const cid of batch) {
+        const bytes = found.blocks.get(cid)!
+        yield { cid, bytes, kind: 'mst' }
+        const node = decode(bytes) as { l: Cid | null; e: Array<{ t: Cid | null }> }
+        if (node.l !== null) push(node.l.toString())
+        for (const entry of node.e) if (entry.t !== null) push(entry.t.toString())
+      }
+    }
+    level = next
+    function push(child: string) {
+      if (seen.has(child)) return
+      seen.add(child)
+      next.push(child)
+    }
+  }
+}
+
+/** MST nodes read per `getBlocks` call by {@link walkMstNodes}. */
+const MST_BATCH = 1000

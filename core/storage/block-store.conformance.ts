@@ -111,6 +111,18 @@ export function describeBlockStore(name: string, make: () => BlockStoreUnderTest
       expect(await store.getBlocks([])).toEqual({ blocks: new Map(), missing: [] })
     })
 
+    it('gets a large batch (over a thousand, with repeats and gaps) with the same answer', async () => {
+      const store = await fresh()
+      const blocks = Array.from({ length: 2500 }, (_, i) => rawBlock(`block ${i}`))
+      const held = blocks.filter((_, i) => i % 7 !== 3)
+      await store.putBlocks(held)
+      const asked = [...blocks.map((b) => b.cid), blocks[0]!.cid, blocks[1]!.cid]
+      const got = await store.getBlocks(asked)
+      expect(got.blocks.size).toBe(held.length)
+      for (const b of held) expect(Buffer.from(got.blocks.get(b.cid)!).equals(Buffer.from(b.bytes))).toBe(true)
+      expect(got.missing).toEqual(blocks.filter((_, i) => i % 7 === 3).map((b) => b.cid))
+    })
+
     it('rejects a missing block with MissingBlockError naming the CID', async () => {
       const store = await fresh()
       const a = rawBlock('never stored')
