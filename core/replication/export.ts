@@ -87,3 +87,54 @@ async function* nodesThenRecords(storage: RepoStorage, did: string, head: string
     after = `${page.at(-1)!.collection}/${page.at(-1)!.rkey}`
   }
 }
+
+/**
+ * The CAR of what the head adds to a kept revision `since`: the head commit, the MST nodes that are
+ * not in `since`'s tree and the records they hold that `since`'s tree does not — what a PDS sends
+ * for `getRepo?since=`, which `syncRepo` applies as a diff. Resolves null when `since` is not a
+ * kept revision (or is the head or newer): then only the whole repository will do.
+ */
+export async function exportDiffCar(storage: RepoStorage, did: string, since: string, options: AbortOptions = {}): Promise<CarExport | null> {
+  const { signal } = options
+  const { account, commit: head } = await resolveRev(storage, did, undefined, signal)
+  const base = await storage.repos.getCommit(did, since, { signal })
+  if (base === null || head.rev <= since || account.head === null) return null
+  return { rev: head.rev, cid: head.cid, car: writeCar(head.cid, diffBlocks(storage, head.cid, head.dataCid, base.dataCid, signal), { signal }) }
+}
+
+async function* diffBlocks(storage: RepoStorage, headCid: string, headData: string, baseData: string, signal: AbortSignal | undefined): AsyncGenerator<Block> {
+  // What the base tree holds: its nodes (to skip whole unchanged subtrees) and its records.
+  const oldNodes = new Set<string>()
+  const oldRecords = new Set<string>()
+  for await (const node of walkMstNodes(storage.blocks, baseData, { signal })) {
+    oldNodes.add(node.cid)
+    for (const entry of (decode(node.bytes) as { e: Array<{ v: unknown }> }).e) if (isCid(entry.v)) oldRecords.add(entry.v.toString())
+  }
+  yield { cid: headCid, bytes: await storage.blocks.getBlock(headCid, { signal }) }
+  const sent = new Set<string>()
+  const stack = oldNodes.has(headData) ? [] : [headData]
+  while (stack.length > 0) {
+    throwIfAborted(signal)
+    const cid = stack.pop()!
+    if (sent.has(cid)) continue
+    sent.add(cid)
+    const bytes = await storage.blocks.getBlock(cid, { signal })
+    yield { cid, bytes }
+    const node = decode(bytes) as { l: unknown; e: Array<{ v: unknown; t: unknown }> }
+    const records: string[] = []
+    const children = [node.l, ...node.e.map((e) => e.t)]
+    for (const entry of node.e) {
+      const record = isCid(entry.v) ? entry.v.toString() : null
+      if (record !== null && !oldRecords.has(record) && !sent.has(record)) records.push(record)
+    }
+    for (const child of children) if (isCid(child) && !oldNodes.has(child.toString())) stack.push(child.toString())
+    if (records.length > 0) {
+      const found = await storage.blocks.getBlocks(records, { signal })
+      if (found.missing.length > 0) throw new MissingBlockError(found.missing[0]!)
+      for (const record of records) {
+        sent.add(record)
+        yield { cid: record, bytes: found.blocks.get(record)! }
+      }
+    }
+  }
+}

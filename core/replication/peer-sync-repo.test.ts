@@ -12,7 +12,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { exportCar } from './export.js'
 import { peerFirstSync, serveRepos } from './peer-sync-repo.js'
 import { syncRepo } from './repo-sync.js'
-import { collectBytes, pdsRecords, resolveIdentity } from './test-helpers.js'
+import { addPosts, collectBytes, pdsRecords, resolveIdentity } from './test-helpers.js'
 
 let net: TestNetwork
 let alice: TestAccount
@@ -106,6 +106,38 @@ describe('peer-first sync', () => {
     expect(result.source.kind).toBe('pds')
     expect((await collectBytes((await exportCar(local, alice.did)).car)).equals(full)).toBe(true)
   }, 60_000)
+
+  it('an incremental sync from a peer receives only what the new head adds (a diff since the rev held), verified as from the PDS', async () => {
+    const carl = await createAccount(net, { handle: `carl${net.handleDomain}` })
+    await populateAccount(carl, { posts: 80 })
+    const id = await resolveIdentity(net, carl.did)
+    const local = fresh()
+    const me = await service(local)
+    await syncRepo(local, id)
+    await syncRepo(holder, id)
+    await addPosts(carl, 2)
+    await syncRepo(holder, id)
+    const full = await collectBytes((await exportCar(holder, carl.did)).car)
+    const gone = { ...id, pdsUrl: 'http://127.0.0.1:1' }
+    const result = await peerFirstSync(local, gone, { network: me, peers: [target(holderNet)], fetch: globalThis.fetch })
+    expect(result).toMatchObject({ source: { kind: 'peer', peerId: holderNet.peerId }, mode: 'diff', creates: 2, updates: 0, deletes: 0 })
+    expect(result.bytesReceived).toBeLessThan(full.length / 5)
+    expect((await collectBytes((await exportCar(local, carl.did)).car)).equals(full)).toBe(true)
+
+    // Behind by a revision the peer never kept: it sends the whole repository, applied the same way.
+    const other = fresh()
+    const otherNet = await service(other)
+    await syncRepo(other, id)
+    await addPosts(carl, 1)
+    const late = fresh()
+    await syncRepo(late, id)
+    const lateNet = await service(late)
+    await serveRepos(lateNet, late)
+    const caught = await peerFirstSync(other, { ...id, pdsUrl: 'http://127.0.0.1:1' }, { network: otherNet, peers: [target(lateNet)], fetch: globalThis.fetch })
+    expect(caught).toMatchObject({ source: { kind: 'peer' }, creates: 1 })
+    expect(caught.bytesReceived).toBeGreaterThan(full.length / 2)
+    expect((await collectBytes((await exportCar(other, carl.did)).car)).equals(await collectBytes((await exportCar(late, carl.did)).car))).toBe(true)
+  }, 120_000)
 
   it('a peer that does not hold the DID is skipped for the PDS', async () => {
     const local = fresh()

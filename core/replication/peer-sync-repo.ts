@@ -1,9 +1,9 @@
 /**
  * Peer-first repository sync over `/p2pds/repo/1.0.0`.
  *
- * - Serving: a node streams the CAR of a held account's head (`exportCar`, read from the store as
- *   it is sent). `since` is accepted but, as in the HTTP sync mirror, the whole CAR is sent: a
- *   superset of the diff that `syncRepo` accepts.
+ * - Serving: a node streams the CAR of a held account's head, read from the store as it is sent:
+ *   with `since` naming a revision it keeps, only what the head adds to it (`exportDiffCar`, as a
+ *   PDS answers `getRepo?since=`); otherwise the whole repository.
  * - Fetching: {@link peerRepoFetch} is a `fetch` that answers `com.atproto.sync.getRepo` from a
  *   peer, so {@link peerFirstSync} runs the very same `syncRepo` as for a PDS: every block hashed,
  *   the commit checked against the account's key from its DID document, the MST checked, the rev
@@ -14,7 +14,7 @@ import { isValidDid, isValidTid } from '@atproto/syntax'
 import { AbortError, InvalidChallengeError, P2pdsError, PeerUnreachableError } from '../errors.js'
 import { PROTOCOLS, type NetworkService, type PeerEntry } from '../network/types.js'
 import type { AccountIdentity, RepoStorage } from '../storage/types.js'
-import { exportCar } from './export.js'
+import { exportCar, exportDiffCar } from './export.js'
 import type { FetchLike } from './pds-client.js'
 import { syncRepo } from './repo-sync.js'
 import type { SyncOptions, SyncSummary } from './types.js'
@@ -36,7 +36,9 @@ export async function serveRepos(network: NetworkService, storage: RepoStorage):
     }
     if (typeof req.did !== 'string' || !isValidDid(req.did)) throw new InvalidChallengeError('the repo request has no valid DID')
     if (req.since !== undefined && (typeof req.since !== 'string' || !isValidTid(req.since))) throw new InvalidChallengeError('the repo request has an invalid since')
-    return (await exportCar(storage, req.did, { order: 'nodes-first' })).car
+    // A diff since a revision this node keeps, as a PDS sends it; else the whole repository.
+    const diff = typeof req.since === 'string' ? await exportDiffCar(storage, req.did, req.since) : null
+    return (diff ?? (await exportCar(storage, req.did, { order: 'nodes-first' }))).car
   })
 }
 
