@@ -15,6 +15,7 @@ import { loadConfig } from './config.js'
 import { createNode, type P2pdsNode } from './node.js'
 import { createAccount, type TestAccount } from './testing/builders.js'
 import { startTestNetwork, type TestNetwork } from './testing/network.js'
+import { until } from './replication/test-helpers.js'
 
 const PEER = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
 
@@ -41,15 +42,6 @@ afterAll(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
 })
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined && v !== null && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 /** The account's planned gap between its last sync and its next one, in ms. */
 async function gapOf(did: string): Promise<number | null> {
@@ -60,9 +52,9 @@ async function gapOf(did: string): Promise<number | null> {
 
 /** Waits until the account's next sync is planned `ms` after its last one (the scheduler re-plans on `offers:changed`). */
 function gapBecomes(did: string, ms: number): Promise<number> {
-  return eventually(`the next sync of ${did} to be planned ${ms / 1000} s after the last`, async () => {
+  return until(`the next sync of ${did} to be planned ${ms / 1000} s after the last`, async () => {
     const gap = await gapOf(did)
-    return gap !== null && gap >= ms && gap < ms + 10_000 ? gap : null
+    return gap !== null && gap >= ms && gap < ms + 10_000 ? gap : undefined
   })
 }
 
@@ -80,8 +72,8 @@ describe('setting a policy’s fields', () => {
 
   beforeAll(async () => {
     await node.api.accounts.add({ handleOrDid: carol.handle })
-    synced = await eventually('Carol to be synced', async () => (await node.api.accounts.list()).find((x) => x.did === carol.did && x.head !== null && !x.syncing && x.nextSyncAt != null))
-    await eventually('Dave (from REPLICATE_DIDS) to be held', async () => (await node.api.accounts.list()).some((x) => x.did === dave.did))
+    synced = await until('Carol to be synced', async () => (await node.api.accounts.list()).find((x) => x.did === carol.did && x.head !== null && !x.syncing && x.nextSyncAt != null))
+    await until('Dave (from REPLICATE_DIDS) to be held', async () => (await node.api.accounts.list()).some((x) => x.did === dave.did))
   }, 60_000)
 
   it('an archive policy’s new interval moves the next sync at once and shows in policies.list; null goes back to the default', async () => {

@@ -19,7 +19,7 @@ import { AbortError, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUn
 import { createRateLimiter, type RateLimitInit } from '../server/rate-limit.js'
 import type { BlockStore } from '../storage/types.js'
 import { HeliaBlockstore } from './helia-blockstore.js'
-import { decodeHeadNotice, encodeHeadNotice } from './notify.js'
+import { encodeHeadNotice, headNoticeHandler } from './notify.js'
 import { peerIdOf } from './peer-key.js'
 import {
   PROTOCOLS,
@@ -96,17 +96,7 @@ export class HeliaNetworkService implements NetworkService {
     this.#init = init
     this.peerId = peerIdOf(init.privateKey)
     this.#limiter = createRateLimiter(init.rateLimit ?? { capacity: 60, refillPerSec: 10 }, init.now)
-    this.#handlers.set(PROTOCOLS.notify, async (bytes, from) => {
-      const notice = decodeHeadNotice(bytes, from.peerId)
-      for (const l of this.#headListeners) {
-        try {
-          l(notice, from)
-        } catch {
-          // A listener's failure is its own; the sender still gets its ack.
-        }
-      }
-      return new Uint8Array(0)
-    })
+    this.#handlers.set(PROTOCOLS.notify, headNoticeHandler(this.#headListeners))
   }
 
   get #networking(): boolean {

@@ -51,7 +51,7 @@ import {
 } from '../errors.js'
 import { createRateLimiter, type RateLimitInit, type RateLimiter } from '../server/rate-limit.js'
 import type { BlockStore } from '../storage/types.js'
-import { decodeHeadNotice, encodeHeadNotice } from './notify.js'
+import { encodeHeadNotice, headNoticeHandler } from './notify.js'
 import { isPeerId, peerIdOf, verifyPeerSignature } from './peer-key.js'
 import { classifyAddress, createSafeFetch, type AddressLookup, type SafeFetch } from './safe-fetch.js'
 import {
@@ -266,17 +266,7 @@ export class HttpNetworkService implements NetworkService {
       maxRedirects: 0,
       ...(init.lookup === undefined ? {} : { lookup: init.lookup }),
     })
-    this.#handlers.set(PROTOCOLS.notify, async (bytes, from) => {
-      const notice = decodeHeadNotice(bytes, from.peerId)
-      for (const l of this.#headListeners) {
-        try {
-          l(notice, from)
-        } catch {
-          // A listener's failure is its own; the sender still gets its ack.
-        }
-      }
-      return new Uint8Array(0)
-    })
+    this.#handlers.set(PROTOCOLS.notify, headNoticeHandler(this.#headListeners))
     this.#handlers.set(PING_PROTOCOL, async () => new Uint8Array(0))
     this.#handlers.set(BLOCK_PROTOCOL, async (bytes) => {
       const cid = new TextDecoder().decode(bytes.subarray(0, 256))

@@ -6,7 +6,7 @@
 import { isValidDid, isValidTid } from '@atproto/syntax'
 import { CID } from 'multiformats/cid'
 import { PeerProtocolError } from '../errors.js'
-import type { HeadNotice } from './types.js'
+import type { HeadNotice, ProtocolHandler } from './types.js'
 
 /** Largest notice accepted, in bytes. */
 export const MAX_NOTICE_BYTES = 1024
@@ -30,6 +30,24 @@ export function decodeHeadNotice(bytes: Uint8Array, from: string): HeadNotice {
   if (typeof v.rev !== 'string' || !isValidTid(v.rev)) throw new PeerProtocolError(from, 'head notice without a valid rev')
   if (typeof v.cid !== 'string' || !isCid(v.cid)) throw new PeerProtocolError(from, 'head notice without a valid CID')
   return { did: v.did, rev: v.rev, cid: v.cid }
+}
+
+/**
+ * The handler of `/p2pds/notify/1.0.0` every transport serves: decodes the notice and hands it to
+ * each listener (a listener's failure is its own; the sender still gets its ack).
+ */
+export function headNoticeHandler(listeners: ReadonlySet<(notice: HeadNotice, from: { peerId: string }) => void>): ProtocolHandler {
+  return async (bytes, from) => {
+    const notice = decodeHeadNotice(bytes, from.peerId)
+    for (const l of listeners) {
+      try {
+        l(notice, from)
+      } catch {
+        // A listener's failure is its own; the sender still gets its ack.
+      }
+    }
+    return new Uint8Array(0)
+  }
 }
 
 function isCid(s: string): boolean {

@@ -49,12 +49,4 @@ export async function verifyPeerSignature(peerId: string, data: Uint8Array, sign
   }
 }
 
-/** Whether a string is a PeerID. */
-export function isPeerId(s: string): boolean {
-  try {
-    peerIdFromString(s)
-    return true
-  } catch {
-    return false
-  }
-}
+export { isPeerId } from './peer-id.js'

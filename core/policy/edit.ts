@@ -2,8 +2,8 @@
  * A user setting a policy's fields (`policies.update`, `p2pds policy set`, the Policies panel):
  * the change checked against `POLICY_LIMITS` (pure; parsing a PeerID is the only work done).
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidInputError, PolicyError } from '../errors.js'
+import { isPeerId } from '../network/peer-id.js'
 import { POLICY_LIMITS, type Policy } from './types.js'
 
 /** The fields a user may set; absent leaves a field as it is, null clears a number (back to the default). */
@@ -20,15 +20,6 @@ const WHAT: Record<'intervalSec' | 'minCopies' | 'retentionDays', { name: string
   retentionDays: { name: 'The history kept', unit: 'days' },
 }
 
-/** Whether `s` is a libp2p PeerID (`12D3KooW…`, `Qm…` or its CID form). */
-export function isPeerId(s: string): boolean {
-  try {
-    peerIdFromString(s)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /**
  * The policy with `changes` applied and `updatedAt` moved to `now`. Throws, changing nothing:
