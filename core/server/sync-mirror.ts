@@ -5,9 +5,9 @@
  * `syncBlobs` with `pdsUrl` = this server).
  *
  * - `getRepo?did=[&since=]`: a CAR of the head (root = head commit), streamed as it is read from
- *   the store (`exportCar`). `since` is accepted (checked as a TID) but a full CAR is sent: the
- *   store has no "blocks written since rev X" index yet. A full CAR is a superset of the diff,
- *   which clients (ours and `@atproto/repo`'s `verifyDiff`) accept; it just costs more bytes.
+ *   the store (`exportCar`). With `since` naming a revision this node keeps, only what the head
+ *   adds to it (`exportDiffCar`, as a PDS answers); with any other `since` the whole repository, a
+ *   superset of the diff, which clients (ours and `@atproto/repo`'s `verifyDiff`) accept.
  * - `getLatestCommit?did=`: `{cid, rev}` of the head.
  * - `listBlobs?did=[&limit=][&cursor=]`: CIDs of the blobs stored for the account (not the ones
  *   still pending or failed), in CID order; `limit` 1–1000 (default 500); the cursor is the last
@@ -24,7 +24,7 @@
 import { parseCidSafe } from '@atproto/lex-data'
 import { isValidDid, isValidTid } from '@atproto/syntax'
 import type { Context, Env, Hono } from 'hono'
-import { exportCar } from '../replication/export.js'
+import { exportCar, exportDiffCar } from '../replication/export.js'
 import type { AccountState, RepoStorage } from '../storage/types.js'
 import { xrpcError } from './peer-server.js'
 
@@ -90,7 +90,9 @@ export function mountSyncMirror<E extends Env>(app: Hono<E>, storage: RepoStorag
       c.req.raw.signal.removeEventListener('abort', onClientGone)
       abort.abort()
     }
-    const exported = await exportCar(storage, did, { rev: account.head!.rev, signal: abort.signal })
+    // A diff from a revision this node keeps, as a PDS answers `since`; else the whole repository.
+    const diff = since === undefined ? null : await exportDiffCar(storage, did, since, { signal: abort.signal })
+    const exported = diff ?? (await exportCar(storage, did, { rev: account.head!.rev, signal: abort.signal }))
     const chunks = exported.car[Symbol.asyncIterator]()
     // Read the first chunk (the header and commit block) before answering, so a backup that cannot
     // be read fails with a status rather than with a 200 cut short.
