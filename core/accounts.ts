@@ -304,7 +304,7 @@ export class AccountsService {
         ...(this.#init.blobFromPeers === undefined ? {} : { fromPeers: (cid: string, o: AbortOptions) => this.#init.blobFromPeers!(did, cid, o) }),
         onProgress: (p) => progress({ phase: 'blobs', blobsDone: p.done, blobsTotal: p.total, bytes: summary.bytesReceived + p.bytes }),
       })
-      await this.#repos.recordSyncSuccess(did, this.#now(), { signal })
+      await this.#repos.recordSyncSuccess(did, this.#now(), { signal, source: summary.source ?? 'pds' })
       const result: SyncResultDto = {
         did,
         rev: summary.rev,
@@ -534,6 +534,7 @@ export class AccountsService {
       pdsUrl: a.pdsUrl,
       head: a.head === null ? null : { cid: a.head.cid, rev: a.head.rev },
       lastSyncAt: a.lastSyncAt === null ? null : iso(a.lastSyncAt),
+      lastSyncSource: a.lastSyncSource,
       lastError: a.lastError === null ? null : { name: 'SyncError', code: a.lastError.code, message: a.lastError.message },
       syncing: this.#running.has(a.did),
       paused: this.#paused.has(a.did),

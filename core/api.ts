@@ -148,6 +148,8 @@ export interface AccountDto {
   head: { cid: string; rev: string } | null
   /** ISO time of the last successful sync, or null. */
   lastSyncAt: string | null
+  /** What served it: 'pds' or 'peer:<PeerID>' (null before one said). Optional for hand-built values. */
+  lastSyncSource?: string | null
   /** The last sync's failure in one sentence, or null when it succeeded. */
   lastError: ErrorDto | null
   /** Whether a sync is running right now. */

@@ -219,6 +219,7 @@ describe('head notices', () => {
       await a.api.accounts.add({ handleOrDid: dora.did })
       const old = await a.api.accounts.sync({ did: dora.did })
       expect(old.source).toBe('pds')
+      expect((await a.api.accounts.get({ did: dora.did })).lastSyncSource).toBe('pds')
 
       // New posts with images after A synced: A will need their blobs too.
       await populateAccount(dora, { posts: 1, imagePosts: 2, seed: 7 })
@@ -239,6 +240,9 @@ describe('head notices', () => {
       expect(healed.blobsFetched).toBe(2)
       const held = await a.api.accounts.get({ did: dora.did })
       expect(held.head?.rev).toBe(newest)
+      // The account says what served its last sync (kept across restarts, in the accounts table).
+      expect(held.lastSyncSource).toBe(`peer:${cId}`)
+      expect((await a.api.accounts.list()).find((x) => x.did === dora.did)?.lastSyncSource).toBe(`peer:${cId}`)
       expect(held.blobs).toEqual((await c.api.accounts.get({ did: dora.did })).blobs)
 
       // With no peer holding it either, the PDS's failure is what the user sees, and nothing changes.

@@ -379,6 +379,13 @@ export const MIGRATIONS: readonly Migration[] = [
       `)
     },
   },
+  {
+    version: 11,
+    description: "accounts: what served each account's last sync ('pds' or 'peer:<PeerID>')",
+    up(db) {
+      db.exec('ALTER TABLE accounts ADD COLUMN last_sync_source TEXT')
+    },
+  },
 ]
 
 /** The version a fully migrated database has. */

@@ -50,7 +50,7 @@ const node = (n: number) => ({ ...cborBlock({ l: null, e: [], n }), kind: 'mst' 
 describe('SqliteRepoStore accounts', () => {
   it('adds an account, updates its identity, keeps the rest', async () => {
     const added = await s.repos.upsertAccount(identity(ALICE))
-    expect(added).toEqual({ ...identity(ALICE), head: null, addedAt: 1000, lastSyncAt: null, lastError: null })
+    expect(added).toEqual({ ...identity(ALICE), head: null, addedAt: 1000, lastSyncAt: null, lastSyncSource: null, lastError: null })
     clock = 2_000
     const updated = await s.repos.upsertAccount({ did: ALICE, pdsUrl: 'https://new.example', signingKey: 'did:key:zNew' })
     expect(updated).toMatchObject({ handle: 'alice.test', pdsUrl: 'https://new.example', signingKey: 'did:key:zNew', addedAt: 1000 })
@@ -63,7 +63,13 @@ describe('SqliteRepoStore accounts', () => {
     await s.repos.recordSyncError(ALICE, { code: 'ERR_X', message: 'It broke.', at: 5 })
     expect((await s.repos.getAccount(ALICE))?.lastError).toEqual({ code: 'ERR_X', message: 'It broke.', at: 5 })
     await s.repos.recordSyncSuccess(ALICE, 6)
-    expect(await s.repos.getAccount(ALICE)).toMatchObject({ lastError: null, lastSyncAt: 6 })
+    expect(await s.repos.getAccount(ALICE)).toMatchObject({ lastError: null, lastSyncAt: 6, lastSyncSource: null })
+    // What served it is kept; a success that does not say keeps the last one known.
+    await s.repos.recordSyncSuccess(ALICE, 7, { source: 'peer:12D3KooWabc' })
+    await s.repos.recordSyncSuccess(ALICE, 8)
+    expect(await s.repos.getAccount(ALICE)).toMatchObject({ lastSyncAt: 8, lastSyncSource: 'peer:12D3KooWabc' })
+    await s.repos.recordSyncSuccess(ALICE, 9, { source: 'pds' })
+    expect(await s.repos.getAccount(ALICE)).toMatchObject({ lastSyncAt: 9, lastSyncSource: 'pds' })
     await expect(s.repos.recordSyncSuccess(BOB, 6)).rejects.toBeInstanceOf(UnknownAccountError)
   })
 })

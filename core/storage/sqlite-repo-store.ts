@@ -61,6 +61,7 @@ interface AccountRow {
   data_cid: string | null
   added_at: number
   last_sync_at: number | null
+  last_sync_source: string | null
   last_error_code: string | null
   last_error: string | null
   last_error_at: number | null
@@ -152,9 +153,9 @@ export class SqliteRepoStore implements RepoStore {
     this.#stmts.setError.run(error.code, error.message, error.at, did)
   }
 
-  async recordSyncSuccess(did: string, at: number, options: AbortOptions = {}): Promise<void> {
+  async recordSyncSuccess(did: string, at: number, options: AbortOptions & { source?: string } = {}): Promise<void> {
     throwIfAborted(options.signal)
-    if (this.#stmts.setSynced.run(at, did).changes === 0) throw new UnknownAccountError(did)
+    if (this.#stmts.setSynced.run(at, options.source ?? null, did).changes === 0) throw new UnknownAccountError(did)
   }
 
   async setAccountPaused(did: string, paused: boolean, options: AbortOptions = {}): Promise<void> {
@@ -449,8 +450,8 @@ function prepare(db: Database) {
       [string, string, number, string]
     >,
     setSynced: db.prepare(
-      'UPDATE accounts SET last_sync_at = ?, last_error_code = NULL, last_error = NULL, last_error_at = NULL WHERE did = ?',
-    ) as Statement<[number, string]>,
+      'UPDATE accounts SET last_sync_at = ?, last_sync_source = coalesce(?, last_sync_source), last_error_code = NULL, last_error = NULL, last_error_at = NULL WHERE did = ?',
+    ) as Statement<[number, string | null, string]>,
     setPaused: db.prepare('UPDATE accounts SET paused = ? WHERE did = ?') as Statement<[number, string]>,
     pausedAccounts: db.prepare('SELECT did FROM accounts WHERE paused = 1 ORDER BY did') as Statement<[], { did: string }>,
     setting: db.prepare('SELECT value_json FROM settings WHERE key = ?') as Statement<[string], { value_json: string }>,
@@ -576,6 +577,7 @@ function toAccount(row: AccountRow): AccountState {
     head: row.head_cid === null || row.head_rev === null || row.data_cid === null ? null : { cid: row.head_cid, rev: row.head_rev, dataCid: row.data_cid },
     addedAt: row.added_at,
     lastSyncAt: row.last_sync_at,
+    lastSyncSource: row.last_sync_source,
     lastError:
       row.last_error_code === null ? null : { code: row.last_error_code, message: row.last_error ?? '', at: row.last_error_at ?? 0 },
   }

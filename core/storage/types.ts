@@ -111,6 +111,8 @@ export interface AccountState {
   addedAt: number
   /** Unix ms of the last successful sync (including ones that found nothing new). */
   lastSyncAt: number | null
+  /** What served the last sync that said (`'pds'` or `'peer:<PeerID>'`), or null. */
+  lastSyncSource: string | null
   /** The last sync failure, cleared by a successful sync. */
   lastError: SyncErrorInfo | null
 }
@@ -288,8 +290,8 @@ export interface RepoStore {
   removeAccount(did: string, options?: AbortOptions): Promise<GcResult>
   /** Remembers a sync failure on the account (shown until the next successful sync). */
   recordSyncError(did: string, error: SyncErrorInfo, options?: AbortOptions): Promise<void>
-  /** Marks a sync that found nothing new as successful (clears the last error). */
-  recordSyncSuccess(did: string, at: number, options?: AbortOptions): Promise<void>
+  /** Marks a sync as successful (clears the last error); `source` (what served it) is kept when given. */
+  recordSyncSuccess(did: string, at: number, options?: AbortOptions & { source?: string }): Promise<void>
   /** Pauses or resumes periodic and manual syncs of the account (kept across restarts). Rejects with `UnknownAccountError`. */
   setAccountPaused(did: string, paused: boolean, options?: AbortOptions): Promise<void>
   /** DIDs of the accounts whose syncing is paused. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { SyncProgressDto, SyncResultDto } from '../../core/api.js'
-import { accountName, accountStatus, addedLine, exportSentence, holdingView, normalizeAccountInput, phaseLabel, progressView, syncResultSentence } from './account-view.js'
+import { accountName, accountStatus, addedLine, exportSentence, holdingView, normalizeAccountInput, phaseLabel, progressView, syncResultSentence, syncSourceLabel } from './account-view.js'
 
 const head = { cid: 'bafyreia', rev: '3l2abc' }
 const failure = { name: 'PdsRequestError', code: 'ERR_PDS_REQUEST', message: 'The PDS at https://pds.example did not answer. Try again later.' }
@@ -110,6 +110,10 @@ describe('syncResultSentence', () => {
       'Synced: 3 created, 1 updated, 0 deleted, 12.3 KB received from peer 12D3KooW…m3rZfB (verified as from the PDS); took 1.2 s.',
     )
     expect(syncResultSentence(result({ source: 'pds' }))).toBe('Synced: 3 created, 1 updated, 0 deleted, 12.3 KB received; took 1.2 s.')
+    expect(syncSourceLabel(`peer:${peer}`)).toBe('peer 12D3KooW…m3rZfB')
+    expect(syncSourceLabel('pds')).toBe('the PDS')
+    expect(syncSourceLabel(null)).toBeNull()
+    expect(syncSourceLabel('firehose?')).toBeNull()
   })
 })
 

@@ -98,9 +98,17 @@ export function syncResultSentence(r: SyncResultDto): string {
 
 /** Where a sync's repository came from, as a phrase: nothing for the PDS (the usual source). */
 function sourcePhrase(source: string | undefined): string {
-  if (source === undefined || !source.startsWith('peer:')) return ''
+  const label = syncSourceLabel(source)
+  return label === null || label === 'the PDS' ? '' : ` from ${label} (verified as from the PDS)`
+}
+
+/** What served a sync, for people: 'the PDS', 'peer 12D3KooW…m3rZfB', or null when unknown. */
+export function syncSourceLabel(source: string | null | undefined): string | null {
+  if (source === undefined || source === null) return null
+  if (source === 'pds') return 'the PDS'
+  if (!source.startsWith('peer:')) return null
   const peerId = source.slice('peer:'.length)
-  return ` from peer ${peerId.length > 16 ? `${peerId.slice(0, 8)}…${peerId.slice(-6)}` : peerId} (verified as from the PDS)`
+  return `peer ${peerId.length > 16 ? `${peerId.slice(0, 8)}…${peerId.slice(-6)}` : peerId}`
 }
 
 /** What an export wrote, in one sentence. */

@@ -1,6 +1,6 @@
 import { useState, type ReactNode } from 'react'
 import type { AccountDetailDto, VerificationDto } from '../../../../core/api.js'
-import { accountName, accountStatus, syncResultSentence } from '../../account-view.js'
+import { accountName, accountStatus, syncResultSentence, syncSourceLabel } from '../../account-view.js'
 import { accountsStore, useAccounts } from '../../accounts-store.js'
 import { formatBytes, formatCount, formatDateTime, formatRelativeTime, middleEllipsis, plural } from '../../format.js'
 import { actionSentence } from '../../problem.js'
@@ -305,7 +305,15 @@ function Detail({ detail }: { detail: AccountDetailDto }) {
             <Fact term="Head commit" mono>
               <span className="selectable">{summary.head?.cid ?? '–'}</span>
             </Fact>
-            <Fact term="Last sync">{formatDateTime(summary.lastSyncAt)}</Fact>
+            <Fact term="Last sync">
+              {formatDateTime(summary.lastSyncAt)}
+              {syncSourceLabel(summary.lastSyncSource) !== null && (
+                <span className="muted" data-testid="last-sync-source">
+                  {' '}
+                  from {syncSourceLabel(summary.lastSyncSource)}
+                </span>
+              )}
+            </Fact>
             {liveState !== null && (
               <Fact term="Live sync">
                 <LiveBadge live={liveState} />
