@@ -117,6 +117,21 @@ export function throwIfAborted(signal?: AbortSignal): void {
 }
 
 /** Turns anything thrown into the JSON-safe form; unknown errors keep a generic code. */
+/** The message of anything thrown, for a sentence. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+/** An error a peer's handler reported, with its code (as it crossed the wire). */
+export class RemoteError extends P2pdsError {
+  override name = 'RemoteError'
+  override readonly code: string
+  constructor(code: string, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
 export function toErrorDto(err: unknown): ErrorDto {
   if (err instanceof P2pdsError) return { name: err.name, code: err.code, message: err.message }
   if (err instanceof Error) return { name: err.name, code: 'ERR_INTERNAL', message: err.message }

@@ -15,7 +15,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { AbortError, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, throwIfAborted } from '../errors.js'
+import { AbortError, errorText, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, RemoteError, throwIfAborted } from '../errors.js'
 import { createRateLimiter, type RateLimitInit } from '../server/rate-limit.js'
 import type { BlockStore } from '../storage/types.js'
 import { HeliaBlockstore } from './helia-blockstore.js'
@@ -72,15 +72,6 @@ const END = 2
 /** Largest chunk of a streamed answer per frame. */
 const STREAM_FRAME_BYTES = 256 * 1024
 
-/** An error a remote handler reported, with its code. */
-class RemoteError extends P2pdsError {
-  override name = 'RemoteError'
-  override readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.code = code
-  }
-}
 
 export class HeliaNetworkService implements NetworkService {
   readonly peerId: string
@@ -467,9 +458,6 @@ function errorFrame(code: string, message: string): Uint8Array {
   return out
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
 
 /** A signal that aborts with the caller's or after `ms`. */
 function anySignal(signal: AbortSignal | undefined, ms: number): AbortSignal {

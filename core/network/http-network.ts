@@ -37,18 +37,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import {
-  AbortError,
-  InvalidBlockError,
-  MissingBlockError,
-  NetworkDisabledError,
-  P2pdsError,
-  PeerProtocolError,
-  PeerUnreachableError,
-  ResponseTooLargeError,
-  UnsafeUrlError,
-  throwIfAborted,
-} from '../errors.js'
+import { AbortError, errorText, InvalidBlockError, MissingBlockError, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, RemoteError, ResponseTooLargeError, throwIfAborted, UnsafeUrlError } from '../errors.js'
 import { createRateLimiter, type RateLimitInit, type RateLimiter } from '../server/rate-limit.js'
 import type { BlockStore } from '../storage/types.js'
 import { encodeHeadNotice, headNoticeHandler } from './notify.js'
@@ -159,15 +148,6 @@ export interface HttpNetworkServiceInit {
   now?: () => number
 }
 
-/** An error a remote handler reported, with its code. */
-class RemoteError extends P2pdsError {
-  override name = 'RemoteError'
-  override readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.code = code
-  }
-}
 
 /** An address this transport can dial. */
 interface Dialable {
@@ -1022,6 +1002,3 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return Buffer.concat(parts)
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}

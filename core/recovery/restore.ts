@@ -29,7 +29,7 @@ import type { AtpAgent } from '@atproto/api'
 import type { Database } from 'better-sqlite3'
 import { CID } from 'multiformats/cid'
 import type { ErrorDto, RestoreCheckDto, RestorePlanDto, RestoreProgressDto, RestoreStatusDto, RestoreStepDto, RestoreStepName } from '../api.js'
-import { AbortError, InvalidInputError, InvalidRotationKeyError, P2pdsError, RestoreError, RotationKeyNotInForceError, throwIfAborted, toErrorDto } from '../errors.js'
+import { AbortError, errorText, InvalidInputError, InvalidRotationKeyError, P2pdsError, RestoreError, RotationKeyNotInForceError, throwIfAborted, toErrorDto } from '../errors.js'
 import type { IdentityResolver } from '../identity/types.js'
 import {
   createServiceJwt,
@@ -132,7 +132,7 @@ export async function planRestore(deps: RestoreDeps, req: RestoreRequest, signal
     add('local-copy', true, `Head ${copy.head.rev} verifies; ${copy.blocks} blocks, ${copy.records.size} records and ${copy.blobs.length} blobs are all here.`)
   } catch (err) {
     if (err instanceof AbortError) throw err
-    add('local-copy', false, errorText(err))
+    add('local-copy', false, errorClause(err))
   }
 
   try {
@@ -143,7 +143,7 @@ export async function planRestore(deps: RestoreDeps, req: RestoreRequest, signal
     add('rotation-key', true, `${key.didKey} is rotation key ${at + 1} of ${plc.state.rotationKeys.length} of the DID.`)
   } catch (err) {
     if (err instanceof AbortError) throw err
-    add('rotation-key', false, errorText(err))
+    add('rotation-key', false, errorClause(err))
   }
 
   let targetDid: string | null = null
@@ -172,7 +172,7 @@ export async function planRestore(deps: RestoreDeps, req: RestoreRequest, signal
     add('email', req.email !== undefined, req.email === undefined ? 'The new PDS needs an email address for the account (--email).' : `${req.email}`)
   } catch (err) {
     if (err instanceof AbortError || signal?.aborted === true) throw new AbortError()
-    add('new-pds', false, `${targetUrl} could not be reached as a PDS: ${errorText(err)}`)
+    add('new-pds', false, `${targetUrl} could not be reached as a PDS: ${errorClause(err)}`)
   }
 
   return { did: req.did, targetUrl, targetDid, handle, ok: checks.every((c) => c.ok), checks, steps: [...RESTORE_STEPS] }
@@ -197,10 +197,10 @@ export async function runRestore(deps: RestoreDeps, req: RestoreStartRequest, si
   // Step 1 runs before anything is written, so a refusal changes nothing, here either.
   const key = await resolveKey(deps, req.rotationKey)
   const copy = await checkLocalCopy(deps, req.did, signal).catch((err: unknown) => {
-    throw err instanceof AbortError ? err : new RestoreError(req.did, 'check', `the local copy is not complete: ${errorText(err)}`, { cause: err })
+    throw err instanceof AbortError ? err : new RestoreError(req.did, 'check', `the local copy is not complete: ${errorClause(err)}`, { cause: err })
   })
   const plc = await readPlc(deps.plcUrl, req.did, deps.plcFetch, signal).catch((err: unknown) => {
-    throw err instanceof AbortError ? err : new RestoreError(req.did, 'check', errorText(err), { cause: err })
+    throw err instanceof AbortError ? err : new RestoreError(req.did, 'check', errorClause(err), { cause: err })
   })
   if (!plc.state.rotationKeys.includes(key.didKey)) throw new RotationKeyNotInForceError(req.did, key.didKey)
   const handle = req.handle ?? copy.handle
@@ -244,8 +244,8 @@ export async function runRestore(deps: RestoreDeps, req: RestoreStartRequest, si
   } catch (err) {
     const aborted = err instanceof AbortError || signal?.aborted === true
     const current = run.current
-    const wrapped = aborted ? new AbortError() : err instanceof RestoreError ? err : new RestoreError(req.did, current ?? 'check', errorText(err), { cause: err })
-    if (current !== null) run.finish(current, 'failed', aborted ? 'Interrupted; run the restore again to resume.' : errorText(err))
+    const wrapped = aborted ? new AbortError() : err instanceof RestoreError ? err : new RestoreError(req.did, current ?? 'check', errorClause(err), { cause: err })
+    if (current !== null) run.finish(current, 'failed', aborted ? 'Interrupted; run the restore again to resume.' : errorClause(err))
     run.setState('failed', toErrorDto(wrapped))
     throw wrapped
   }
@@ -617,7 +617,7 @@ export function normalizeUrl(url: string): string {
   }
 }
 
-function errorText(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err)
-  return msg.replace(/\.$/, '')
+/** The message of anything thrown, without a final full stop (it goes inside a sentence). */
+function errorClause(err: unknown): string {
+  return errorText(err).replace(/\.$/, '')
 }
