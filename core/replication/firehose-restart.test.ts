@@ -75,14 +75,15 @@ async function sameAsPds(n: P2pdsNode): Promise<boolean> {
 describe('the PDS restarts', () => {
   it('the node reconnects by itself and catches up: what was written before it reconnected is replayed from its cursor, what comes after arrives live, with no sync', async () => {
     const config = loadConfig({ env: { ...net.env, DATA_DIR: dir, PORT: '0' }, cwd: dir })
-    // A long first reconnect delay (3–6 s with jitter), so that posts written right after the
-    // restart are surely written while the node is still disconnected.
+    // A long first reconnect delay (10–20 s with jitter), so that posts written right after the
+    // restart are surely written while the node is still disconnected, even when restarting the
+    // PDS takes seconds on a loaded machine.
     const n = (node = await createNode({
       config,
       host: 'test',
       listen: false,
       schedule: { enabled: false },
-      firehose: { enabled: true, backoffBaseMs: 6000, backoffMaxMs: 6000, pingIntervalMs: 500, stallTimeoutMs: 20_000, changeIntervalMs: 50 },
+      firehose: { enabled: true, backoffBaseMs: 20_000, backoffMaxMs: 20_000, pingIntervalMs: 500, stallTimeoutMs: 60_000, changeIntervalMs: 50 },
     }))
     const syncs: SyncResultDto[] = []
     n.on('sync:completed', (r) => syncs.push(r))
@@ -100,11 +101,11 @@ describe('the PDS restarts', () => {
     expect(lost.reconnects).toBe(1)
     const during = await addPosts(carol, 2, 'before the node reconnected')
     const still = (await n.api.sync.state()).firehose!
-    // Written while the node was still disconnected (it waits at least 3 s; the restart took downMs).
+    // Written while the node was still disconnected (it waits at least 10 s; the restart took downMs).
     expect(still.connection, `restart took ${downMs} ms`).toBe('waiting')
     expect(still.cursor).toBe(cursorBefore)
 
-    await until('reconnected and caught up', async () => (await n.api.sync.state()).firehose?.connection === 'connected' && (await sameAsPds(n)))
+    await until('reconnected and caught up', async () => (await n.api.sync.state()).firehose?.connection === 'connected' && (await sameAsPds(n)), 60_000)
     const caughtUp = await n.api.sync.state()
     for (const uri of during) expect((await heldRecords(n, carol.did)).has(uri.split('/').slice(-2).join('/'))).toBe(true)
     expect(caughtUp.firehose!.cursor!).toBeGreaterThan(cursorBefore)
@@ -115,5 +116,5 @@ describe('the PDS restarts', () => {
     const live = (await n.api.sync.state()).accounts.find((a) => a.did === carol.did)!.live!
     expect(live.eventsApplied).toBe(4)
     expect(live.state).toBe('live')
-  })
+  }, 150_000)
 })
