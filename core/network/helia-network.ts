@@ -18,6 +18,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { AbortError, errorText, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, RemoteError, throwIfAborted } from '../errors.js'
 import { createRateLimiter, type RateLimitInit } from '../server/rate-limit.js'
 import type { BlockStore } from '../storage/types.js'
+import { gatherFrames, STREAM_FRAME_BYTES } from './frames.js'
 import { HeliaBlockstore } from './helia-blockstore.js'
 import { encodeHeadNotice, headNoticeHandler } from './notify.js'
 import { peerIdOf } from './peer-key.js'
@@ -69,8 +70,6 @@ const OK = 0
 const ERR = 1
 /** Streamed answers: data frames, then END (or ERR). */
 const END = 2
-/** Largest chunk of a streamed answer per frame. */
-const STREAM_FRAME_BYTES = 256 * 1024
 
 
 export class HeliaNetworkService implements NetworkService {
@@ -336,33 +335,15 @@ export class HeliaNetworkService implements NetworkService {
       const request = (await lp.read({ signal: AbortSignal.timeout(INBOUND_READ_MS) })).subarray()
       let sending: Promise<unknown> | undefined
       try {
-        // Small chunks (a CAR yields one per block) are gathered into frames of up to
-        // STREAM_FRAME_BYTES: one write per frame, not per block.
-        let pending: Uint8Array[] = []
-        let pendingBytes = 0
         // One frame is sent while the next is read from the handler: reading the store and
         // sending overlap. lp.write waits for the stream to drain, so a slow reader still slows
         // the reading of the store (at most one frame is buffered ahead).
-        const flush = async () => {
-          if (pendingBytes === 0) return
-          const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes)
-          pending = []
-          pendingBytes = 0
+        for await (const body of gatherFrames(await handler(request, { peerId: from }))) {
           await sending
           sending = lp.write(frame(OK, body), { signal: AbortSignal.timeout(INBOUND_READ_MS) })
-          // Awaited at the next flush or at the end; this only keeps it from being unhandled meanwhile.
+          // Awaited at the next frame or at the end; this only keeps it from being unhandled meanwhile.
           sending.catch(() => undefined)
         }
-        for await (const chunk of await handler(request, { peerId: from })) {
-          for (let i = 0; i < chunk.length; ) {
-            const take = Math.min(chunk.length - i, STREAM_FRAME_BYTES - pendingBytes)
-            pending.push(chunk.subarray(i, i + take))
-            pendingBytes += take
-            i += take
-            if (pendingBytes >= STREAM_FRAME_BYTES) await flush()
-          }
-        }
-        await flush()
         await sending
         await lp.write(frame(END, new Uint8Array(0)))
       } catch (err) {

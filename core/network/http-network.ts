@@ -40,6 +40,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { AbortError, errorText, InvalidBlockError, MissingBlockError, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, RemoteError, ResponseTooLargeError, throwIfAborted, UnsafeUrlError } from '../errors.js'
 import { createRateLimiter, type RateLimitInit, type RateLimiter } from '../server/rate-limit.js'
 import type { BlockStore } from '../storage/types.js'
+import { gatherFrames, STREAM_FRAME_BYTES } from './frames.js'
 import { encodeHeadNotice, headNoticeHandler } from './notify.js'
 import { isPeerId, peerIdOf, verifyPeerSignature } from './peer-key.js'
 import { classifyAddress, createSafeFetch, type AddressLookup, type SafeFetch } from './safe-fetch.js'
@@ -73,8 +74,6 @@ export const CONNECTED_MS = 5 * 60_000
 const DEFAULT_TIMEOUT_MS = 10_000
 /** Time an inbound request may take to send its body, and a reader to drain a frame, in ms. */
 const INBOUND_READ_MS = 10_000
-/** Largest payload of a streamed DATA frame; small chunks are gathered up to it. */
-const STREAM_FRAME_BYTES = 256 * 1024
 /** Largest ERR payload accepted. */
 const MAX_ERROR_BYTES = 64 * 1024
 /** Nonces remembered at most (each from an authenticated request in the skew window). */
@@ -747,26 +746,8 @@ class AnswerWriter {
   /** DATA frames of up to STREAM_FRAME_BYTES, then END, or ERR if the chunks fail. Stops when the reader goes. */
   async stream(chunks: AsyncIterable<Uint8Array>): Promise<void> {
     this.#head(200, false)
-    let pending: Uint8Array[] = []
-    let pendingBytes = 0
-    const flush = async () => {
-      if (pendingBytes === 0) return
-      const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes)
-      pending = []
-      pendingBytes = 0
-      await write(this.res, await this.#frame(DATA, body))
-    }
     try {
-      for await (const chunk of chunks) {
-        for (let i = 0; i < chunk.length; ) {
-          const take = Math.min(chunk.length - i, STREAM_FRAME_BYTES - pendingBytes)
-          pending.push(chunk.subarray(i, i + take))
-          pendingBytes += take
-          i += take
-          if (pendingBytes >= STREAM_FRAME_BYTES) await flush()
-        }
-      }
-      await flush()
+      for await (const body of gatherFrames(chunks)) await write(this.res, await this.#frame(DATA, body))
       this.res.end(await this.#frame(END, new Uint8Array(0)))
     } catch (err) {
       if (err instanceof ReaderGoneError || this.res.destroyed) {
