@@ -1,9 +1,6 @@
 // Periodic sync, pause/resume and the bandwidth cap of a real node against the real local atproto
 // network (PLC + PDS); the CLI's pause/resume verbs against a running node, in process.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeStatusDto, SyncResultDto, SyncStateDto } from './api.js'
 import { main } from './cli.js'
 import { loadConfig } from './config.js'
@@ -11,11 +8,12 @@ import { BYTES_PER_KB } from './network/bandwidth.js'
 import { createNode, type NodeScheduleInit, type P2pdsNode } from './node.js'
 import { createAccount, populateAccount, type TestAccount } from './testing/builders.js'
 import { startTestNetwork, type TestNetwork } from './testing/network.js'
+import { tempNodes } from './testing/temp-nodes.js'
 
 let net: TestNetwork
 let alice: TestAccount
-const dirs: string[] = []
-const nodes: P2pdsNode[] = []
+const temp = tempNodes('p2pds-node-sync-')
+const newDir = temp.newDir
 
 /** A short interval for tests: SYNC_INTERVAL_SEC's minimum is 10 s. */
 const FAST: NodeScheduleInit = { intervalMs: 300, retryBaseMs: 200 }
@@ -26,25 +24,14 @@ beforeAll(async () => {
   await populateAccount(alice, { posts: 3 })
 }, 120_000)
 
-afterEach(async () => {
-  for (const n of nodes.splice(0)) await n.stop()
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-
 afterAll(async () => {
   await net?.close()
 })
 
-function newDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'p2pds-node-sync-'))
-  dirs.push(dir)
-  return dir
-}
-
 async function startNode(dir: string, opts: { env?: Record<string, string>; schedule?: NodeScheduleInit; listen?: boolean } = {}): Promise<P2pdsNode> {
   const config = loadConfig({ env: { ...net.env, DATA_DIR: dir, PORT: '0', SYNC_INTERVAL_SEC: '10', ...opts.env }, cwd: dir })
   const node = await createNode({ config, host: 'test', listen: opts.listen ?? false, schedule: opts.schedule ?? FAST })
-  nodes.push(node)
+  temp.track(node)
   await node.start()
   return node
 }

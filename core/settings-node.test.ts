@@ -2,10 +2,7 @@
 // bandwidth cap and the sync interval at once, firehose and networking at the next start, and the
 // storage cap (warning, then a refusal that leaves every backup intact) with a real 1 MB cap.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { P2pdsEvents, SyncResultDto } from './api.js'
 import { dispatchApiCall } from './api-dispatch.js'
 import { loadConfig } from './config.js'
@@ -13,41 +10,31 @@ import { BYTES_PER_KB } from './network/bandwidth.js'
 import { createNode, type NodeScheduleInit, type P2pdsNode } from './node.js'
 import { createAccount, populateAccount, type TestAccount } from './testing/builders.js'
 import { startTestNetwork, type TestNetwork } from './testing/network.js'
+import { tempNodes } from './testing/temp-nodes.js'
 
 let net: TestNetwork
-const dirs: string[] = []
-const nodes: P2pdsNode[] = []
+const temp = tempNodes('p2pds-settings-node-')
+const newDir = temp.newDir
 
 beforeAll(async () => {
   net = await startTestNetwork()
 }, 120_000)
 
-afterEach(async () => {
-  for (const n of nodes.splice(0)) await n.stop()
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-
 afterAll(async () => {
   await net?.close()
 })
 
-function newDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'p2pds-settings-node-'))
-  dirs.push(dir)
-  return dir
-}
-
 async function startNode(dir: string, opts: { env?: Record<string, string | undefined>; schedule?: NodeScheduleInit; listen?: boolean } = {}): Promise<P2pdsNode> {
   const config = loadConfig({ env: { ...net.env, DATA_DIR: dir, PORT: '0', ...opts.env }, cwd: dir })
   const node = await createNode({ config, host: 'test', listen: opts.listen ?? false, schedule: opts.schedule ?? { enabled: false } })
-  nodes.push(node)
+  temp.track(node)
   await node.start()
   return node
 }
 
 async function stopNode(node: P2pdsNode): Promise<void> {
   await node.stop()
-  nodes.splice(nodes.indexOf(node), 1)
+  temp.release(node)
 }
 
 function nextSync(node: P2pdsNode, did: string): Promise<SyncResultDto> {

@@ -1,11 +1,10 @@
 // Storage challenges between real nodes (createNode, separate data dirs) over libp2p on loopback
 // TCP and over the HTTP fallback, against the real local atproto network (PLC + PDS).
 // Randomness is seeded (nonces, the blocks a hostile peer deletes), so outcomes are reproducible.
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ChallengeResultDto } from '../api.js'
 import { main } from '../cli.js'
 import { loadConfig } from '../config.js'
@@ -13,14 +12,15 @@ import { PEER_KEY_FILE } from '../network/peer-key.js'
 import { createNode, type P2pdsNode } from '../node.js'
 import { createAccount, populateAccount, type TestAccount } from '../testing/builders.js'
 import { startExtraPds, startTestNetwork, type TestNetwork } from '../testing/network.js'
+import { tempNodes } from '../testing/temp-nodes.js'
 import { mulberry32 } from './verify.js'
 import { walkRepoBlocks } from './repo-walk.js'
 import { SqliteBlockStore } from '../storage/sqlite-block-store.js'
 
 let net: TestNetwork
 let alice: TestAccount
-const dirs: string[] = []
-const nodes: P2pdsNode[] = []
+const temp = tempNodes('p2pds-challenge-')
+const newDir = temp.newDir
 
 beforeAll(async () => {
   net = await startTestNetwork()
@@ -28,20 +28,9 @@ beforeAll(async () => {
   await populateAccount(alice, { posts: 120 })
 }, 180_000)
 
-afterEach(async () => {
-  for (const n of nodes.splice(0)) await n.stop()
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-
 afterAll(async () => {
   await net?.close()
 })
-
-function newDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'p2pds-challenge-'))
-  dirs.push(dir)
-  return dir
-}
 
 /** A seeded nonce source: the same sequence of challenges on every run. */
 function seededNonces(seed: number): () => string {
@@ -60,7 +49,7 @@ async function startNode(opts: { dir?: string; env?: Record<string, string>; lis
     schedule: { enabled: false },
     challenges: { nonce: seededNonces(opts.nonceSeed ?? 1) },
   })
-  nodes.push(node)
+  temp.track(node)
   await node.start()
   return node
 }
@@ -87,7 +76,7 @@ describe('peer network', () => {
     expect(id1).toMatch(/^12D3KooW/)
     expect(statSync(join(dir, PEER_KEY_FILE)).mode & 0o777).toBe(0o600)
     await first.stop()
-    nodes.splice(nodes.indexOf(first), 1)
+    temp.release(first)
     const second = await startNode({ dir })
     expect((await second.api.node.info()).network?.peerId).toBe(id1)
     // A different data dir is a different peer.

@@ -2,13 +2,11 @@
 // after syncing accounts with posts, likes and follows match the records actually held; deletes,
 // removals and a restart keep it exact; the peer-facing endpoints page, search, validate and
 // rate-limit.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cidForLex, encode } from '@atproto/lex-cbor'
 import type { LexValue } from '@atproto/lex-data'
 import { Lexicons } from '@atproto/lexicon'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LexiconDto, LexiconStatsDto } from '../api.js'
 import { loadConfig } from '../config.js'
 import { loadLexicons } from '../lexicons.js'
@@ -20,14 +18,15 @@ import { openDatabase } from '../storage/database.js'
 import { migrate } from '../storage/migrations.js'
 import { createAccount, populateAccount, type PopulatedAccount, type TestAccount } from '../testing/builders.js'
 import { startTestNetwork, type TestNetwork } from '../testing/network.js'
+import { tempNodes } from '../testing/temp-nodes.js'
 import { SqliteLexiconIndex } from './lexicon-index.js'
 
 let net: TestNetwork
 let alice: TestAccount
 let bob: TestAccount
 let alicePop: PopulatedAccount
-const dirs: string[] = []
-const nodes: P2pdsNode[] = []
+const temp = tempNodes('p2pds-lexicons-')
+const newDir = temp.newDir
 
 beforeAll(async () => {
   net = await startTestNetwork()
@@ -37,25 +36,14 @@ beforeAll(async () => {
   alicePop = await populateAccount(alice, { profile: { avatar: false, banner: false }, posts: 3, follows: [bob], likes: bobPop.posts })
 }, 120_000)
 
-afterEach(async () => {
-  for (const n of nodes.splice(0)) await n.stop()
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
-
 afterAll(async () => {
   await net?.close()
 })
 
-function newDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'p2pds-lexicons-'))
-  dirs.push(dir)
-  return dir
-}
-
 async function startNode(dir = newDir()): Promise<P2pdsNode> {
   const config = loadConfig({ env: { ...net.env, DATA_DIR: dir, PORT: '0' }, cwd: dir })
   const node = await createNode({ config, host: 'test', listen: true, schedule: { intervalMs: 3_600_000 } })
-  nodes.push(node)
+  temp.track(node)
   await node.start()
   return node
 }
