@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto'
 import { BlockMap, MemoryBlockstore, MST } from '@atproto/repo'
 import { decode, encode } from '@atproto/lex-cbor'
 import { decodeCid, isCid, type Cid } from '@atproto/lex-data'
+import { layerOfDigest } from './mst-check.js'
 
 /** One operation of a `#commit` event (`repoOp` in `com.atproto.sync.subscribeRepos`). */
 export interface CommitOp {
@@ -298,16 +299,7 @@ interface LeanNode {
 const MST_KEY = /^[a-zA-Z0-9_~\-:.]+\/[a-zA-Z0-9_~\-:.]+$/
 
 function keyLayer(key: string): number {
-  const hash = createHash('sha256').update(key).digest()
-  let zeros = 0
-  for (const byte of hash) {
-    if (byte < 64) zeros++
-    if (byte < 16) zeros++
-    if (byte < 4) zeros++
-    if (byte === 0) zeros++
-    else break
-  }
-  return zeros
+  return layerOfDigest(createHash('sha256').update(key).digest())
 }
 
 class LeanTree {

@@ -66,7 +66,11 @@ const ASCII = /^[\x00-\x7f]*$/
 /** The layer a key belongs on: leading zero bits of SHA-256(key), counted two at a time. */
 export function keyLayer(key: string): number {
   // One-shot hashing; a string is hashed as UTF-8, which equals latin1 for the ASCII of valid keys.
-  const digest = hash('sha256', ASCII.test(key) ? key : Buffer.from(key, 'latin1'), 'buffer')
+  return layerOfDigest(hash('sha256', ASCII.test(key) ? key : Buffer.from(key, 'latin1'), 'buffer'))
+}
+
+/** Leading zero bits of a key's SHA-256 digest, counted two at a time: its MST layer. */
+export function layerOfDigest(digest: Uint8Array): number {
   let zeros = 0
   for (const byte of digest) {
     if (byte < 64) zeros++
