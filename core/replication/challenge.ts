@@ -21,6 +21,7 @@ import { isValidDid, isValidTid } from '@atproto/syntax'
 import { z } from 'zod'
 import { InvalidChallengeError } from '../errors.js'
 import { verifyPeerSignature } from '../network/peer-key.js'
+import type { OrgP2pdsChallengeCreateStorageChallenge, OrgP2pdsChallengeCreateStorageChallengeResponse } from '../lexicon-types.js'
 import { checkBlock } from '../storage/cid.js'
 
 /** Most blocks (L2) or record paths (L3) one challenge may ask for; responders refuse more. */
@@ -36,45 +37,18 @@ export const EPOCH_MS = 60 * 60 * 1000
 
 export type ChallengeLevel = 'L2' | 'L3'
 
-/** What a challenger asks. JSON-safe; sent as JSON over libp2p or HTTP. */
-export interface StorageChallenge {
-  v: 1
-  level: ChallengeLevel
-  /** The challenger's DID, or its PeerID while it has no identity. */
-  challenger: string
-  /** The DID whose repository is being checked. */
-  target: string
-  /** PeerID of the peer that must answer (and sign). */
-  responder: string
-  /** Commit CID the challenge is about (the challenger's copy of it). */
-  commit: string
-  rev: string
-  /** `floor(issuedAt / EPOCH_MS)`. */
-  epoch: number
-  /** 16 random bytes, base64url. */
-  nonce: string
-  /** Unix ms after which no answer is accepted. */
-  deadline: number
-  /** L2: the sampled block CIDs. */
-  cids?: string[]
-  /** L3: the sampled record paths, `collection/rkey`. */
-  paths?: string[]
-}
+/**
+ * What a challenger asks: `org.p2pds.challenge.createStorageChallenge` (the generated lexicon
+ * type), this version and a level this node knows. JSON-safe; sent as JSON over libp2p or HTTP.
+ */
+export type StorageChallenge = Omit<OrgP2pdsChallengeCreateStorageChallenge, 'v' | 'level'> & { v: 1; level: ChallengeLevel }
 
-/** What the responder sends back. */
-export interface StorageChallengeResponse {
-  v: 1
-  /** {@link challengeDigest} of the challenge answered (hex). */
-  challenge: string
-  /** The responder's PeerID. */
-  responder: string
-  /** L2: the blocks it has among the ones asked (bytes base64). */
-  blocks?: Array<{ cid: string; bytes: string }>
-  /** L3: the proof CAR (base64). */
-  proof?: string
-  /** Signature of {@link responseSigningBytes} with the responder's libp2p key (base64). */
-  signature: string
-}
+/**
+ * What the responder sends back (`org.p2pds.challenge.createStorageChallenge#response`): the
+ * {@link challengeDigest} answered, the blocks or proof, and a signature of
+ * {@link responseSigningBytes} with the responder's libp2p key.
+ */
+export type StorageChallengeResponse = Omit<OrgP2pdsChallengeCreateStorageChallengeResponse, 'v'> & { v: 1 }
 
 /** Why a challenge failed. */
 export type ChallengeFailure =
