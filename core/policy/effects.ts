@@ -4,6 +4,7 @@
  * peers are asked for blocks.
  */
 import type { ConsentStatus, Policy, PolicyType } from './types.js'
+import type { DataSafetyDto } from '../api.js'
 
 /** Days in ms. */
 const DAY_MS = 86_400_000
@@ -58,23 +59,8 @@ export function retentionCutoff(commits: ReadonlyArray<{ rev: string; seenAt: nu
   return kept.reduce((min, c) => (c.rev < min ? c.rev : min), kept[0]!.rev)
 }
 
-/** "Is my data safe?": the copies of one account other nodes hold, against the copies wanted. */
-export interface DataSafety {
-  did: string
-  /** Copies wanted: the merged minCopies of the account's agreements. @default {@link DEFAULT_MIN_COPIES} */
-  wanted: number
-  /** Copies counted (see `basis`). */
-  copies: number
-  /**
-   * 'challenges': peers whose latest storage challenge for the account passed. 'agreements': no
-   * challenge result yet, so active agreements are counted (partners that promised a copy,
-   * not verified).
-   */
-  basis: 'challenges' | 'agreements'
-  safe: boolean
-  /** One sentence for people. */
-  sentence: string
-}
+/** "Is my data safe?": the copies of one account other nodes hold, against the copies wanted (`wanted` defaults to {@link DEFAULT_MIN_COPIES}). */
+export type DataSafety = DataSafetyDto
 
 /** The safety of `did`'s data from what the node knows. */
 export function dataSafety(input: { did: string; wanted: number | null; verifiedPeers: number; challenged: boolean; agreements: number }): DataSafety {
