@@ -116,7 +116,7 @@ export interface PeerFirstSyncOptions extends Omit<SyncOptions, 'fetch'> {
  */
 export async function peerFirstSync(storage: RepoStorage, account: AccountIdentity, options: PeerFirstSyncOptions): Promise<SyncSummary & { source: SyncSource }> {
   const { network, peers, fetch, idleTimeoutMs, onPeerFailed, fallback = true, ...sync } = options
-  let lastFailure: unknown = new PeerUnreachableError('no peer', 'no peer that holds the account could be asked')
+  let lastFailure: unknown = new PeerUnreachableError('(any holding the account)', 'none could be asked')
   if (network.info().networking) {
     for (const peer of peers) {
       if (peer.peerId === null) continue

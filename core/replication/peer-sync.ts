@@ -233,7 +233,7 @@ export class PeerSyncService {
     const network = this.#network
     if (network === undefined || !network.info().networking) throw new NetworkDisabledError('Fetching blocks from peers')
     const holders = this.#fetchOrder(did, (await this.peers.holding(did)).filter((p) => p.peerId !== null))
-    if (holders.length === 0) throw new PeerUnreachableError(did, 'no peer is known to hold this account')
+    if (holders.length === 0) throw new PeerUnreachableError(`(any holding ${did})`, 'no peer is known to hold this account')
     for (const p of holders) {
       if (!network.isConnected(p.peerId!)) await network.connect({ peerId: p.peerId, multiaddrs: p.multiaddrs }, { signal: options.signal }).catch(() => undefined)
     }
