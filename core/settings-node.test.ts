@@ -240,10 +240,17 @@ describe('storage cap and the firehose (real local network)', () => {
     const synced = nextSync(node, frank.did)
     await node.api.accounts.add({ handleOrDid: frank.did })
     await synced
-    const until = async (check: () => Promise<boolean>, what: string) => {
-      const end = Date.now() + 20_000
+    const failures: Array<P2pdsEvents['sync:failed']> = []
+    node.on('sync:failed', (f) => failures.push(f))
+    // On a timeout, says what the node was doing: the stream, Frank's live state and failed syncs.
+    const until = async (check: () => Promise<boolean>, what: string, timeoutMs = 20_000) => {
+      const end = Date.now() + timeoutMs
       while (!(await check())) {
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+        if (Date.now() > end) {
+          const state = await node.api.sync.state()
+          const seen = { firehose: state.firehose, live: state.accounts.find((a) => a.did === frank.did)?.live, account: (await node.api.accounts.list())[0], failures }
+          throw new Error(`timed out waiting for ${what}: ${JSON.stringify(seen)}`)
+        }
         await new Promise((r) => setTimeout(r, 50))
       }
     }
@@ -265,7 +272,7 @@ describe('storage cap and the firehose (real local network)', () => {
     await until(async () => {
       const a = (await node.api.accounts.list())[0]!
       return a.records === full.records + 1 && a.blobs.stored === 3
-    }, 'the owed resync, repo then blob')
+    }, 'the owed resync, repo then blob', 45_000) // room for one retry of a resync that failed on a loaded machine
     expect((await node.api.accounts.list())[0]!.blobs).toEqual({ stored: 3, missing: 0, failed: 0 })
-  }, 60_000)
+  }, 120_000)
 })

@@ -218,9 +218,20 @@ export class FirehoseConsumer {
     for (const r of this.#store.rows()) this.#rows.set(r.did, r)
   }
 
-  /** A paused account (or the node) was resumed: start the resyncs it owes. */
+  /**
+   * A paused account (or the node) was resumed, or the storage cap raised: start the resyncs it
+   * owes now, also those waiting out a retry delay after failing (the cause may be what changed).
+   */
   resumed(did?: string): void {
-    for (const owed of this.#handler.owedResyncs()) if (did === undefined || owed === did) this.#requestResync(owed)
+    for (const owed of this.#handler.owedResyncs()) {
+      if (did !== undefined && owed !== did) continue
+      const retry = this.#resyncRetry.get(owed)
+      if (retry !== undefined) {
+        clearTimeout(retry)
+        this.#resyncRetry.delete(owed)
+      }
+      this.#requestResync(owed)
+    }
   }
 
   /** The stream's state. */
@@ -509,7 +520,7 @@ export class FirehoseConsumer {
 
 /** Firehose settings of a node (`createNode`); the URL and switch come from the configuration. */
 export type NodeFirehoseInit = Partial<
-  Pick<FirehoseConsumerInit, 'backoffBaseMs' | 'backoffMaxMs' | 'pingIntervalMs' | 'stallTimeoutMs' | 'changeIntervalMs' | 'resyncRetryMs' | 'catchingUpLagMs'>
+  Pick<FirehoseConsumerInit, 'backoffBaseMs' | 'backoffMaxMs' | 'pingIntervalMs' | 'stallTimeoutMs' | 'changeIntervalMs' | 'resyncRetryMs' | 'catchingUpLagMs' | 'random'>
 > & {
   /** Follow the firehose. @default FIREHOSE_ENABLED, and never on a node that does not listen (a CLI-opened data dir) */
   enabled?: boolean
