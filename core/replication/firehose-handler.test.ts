@@ -184,6 +184,26 @@ describe('FirehoseHandler with frames of the real PDS', () => {
     expect(local).toEqual(await pdsRecords(net.pdsUrl, alice.did))
   })
 
+  it('a commit kept during a resync that the resync did not reach is applied when replayed, and its outcome names the blobs it newly references', async () => {
+    const { handler, resyncs, storage } = await setUp()
+    await addPosts(alice, 2, 'gap before a kept image')
+    const next = commitBody((await aliceCommits()).at(-1)!)!
+    expect((await handler.handle(withSeq(next))).result).toBe('resync')
+    expect(resyncs).toEqual([alice.did])
+    // The resync (a real incremental sync) stores the head as it is now; an image post comes after it.
+    await syncRepo(storage, aliceId)
+    const { blobs } = await populateAccount(alice, { imagePosts: 1, seed: 41 })
+    const later = commitBody((await aliceCommits()).at(-1)!)!
+    expect((await handler.handle(withSeq(later))).result).toBe('buffered')
+    const replayed = await handler.resyncFinished(alice.did, true)
+    expect(replayed).toHaveLength(1)
+    expect(replayed[0]).toMatchObject({ result: 'applied', did: alice.did, newBlobs: blobs.map((b) => b.cid) })
+    const local = new Map((await storage.repos.listRecords(alice.did, { limit: 1000 })).map((r) => [`${r.collection}/${r.rkey}`, r.cid]))
+    expect(local).toEqual(await pdsRecords(net.pdsUrl, alice.did))
+    // A failed resync replays nothing and keeps what waits.
+    expect(await handler.resyncFinished(alice.did, false, 'the PDS timed out')).toEqual([])
+  })
+
   it('#identity: the DID is resolved afresh and a new handle is recorded; #account: the status is recorded, data kept', async () => {
     const { store, storage } = await setUp()
     // Resolution through the real PLC (the handler's resolver is the test's; here, the real one).

@@ -390,27 +390,34 @@ export class FirehoseHandler {
     }
   }
 
-  /** A resync of the account ended (`ok`: it stored the PDS's head, or found it current). Replays the commits that waited. */
-  async resyncFinished(did: string, ok: boolean, error?: string): Promise<void> {
+  /**
+   * A resync of the account ended (`ok`: it stored the PDS's head, or found it current). Replays
+   * the commits that waited and resolves with their outcomes, so that the caller fetches the blobs
+   * the applied ones newly reference (the resync fetched only those of its own head).
+   */
+  async resyncFinished(did: string, ok: boolean, error?: string): Promise<FrameOutcome[]> {
     const waiting = this.#waiting.get(did)
     const now = this.#now()
     if (!ok) {
       this.#init.store.record({ did, error: error === undefined ? 'The resync failed.' : `The resync failed: ${error}` }, null, now)
-      return
+      return []
     }
     this.#waiting.delete(did)
     this.#lastRev.delete(did)
     this.#init.store.record({ did, resyncReason: null, error: null }, null, now)
-    if (waiting === undefined) return
+    if (waiting === undefined) return []
     if (waiting.overflow) {
       this.#oweResync(did, 'more events arrived during the resync than could be kept', null)
-      return
+      return []
     }
+    const out: FrameOutcome[] = []
     for (const evt of waiting.frames) {
       // Replayed with their own seq, so their cursor is not moved backwards.
       const outcome = await this.#commit(evt, { seq: evt.seq, did, type: '#commit' }, true)
-      if (outcome.result === 'resync' || outcome.result === 'rejected' || outcome.result === 'buffered') return
+      out.push(outcome)
+      if (outcome.result === 'resync' || outcome.result === 'rejected' || outcome.result === 'buffered') break
     }
+    return out
   }
 
   #skip(seq: number, base: Pick<FrameOutcome, 'seq' | 'did' | 'type'>): FrameOutcome {

@@ -454,9 +454,10 @@ export class FirehoseConsumer {
       if (this.#stopped) return
       await this.#serial(async () => {
         if (error === undefined && !ok) return // paused meanwhile: still owed, resumed later
-        await this.#handler.resyncFinished(did, ok, error)
+        const replayed = await this.#handler.resyncFinished(did, ok, error)
         const row = this.#store.row(did)
         if (row !== null) this.#rows.set(did, row)
+        for (const outcome of replayed) this.#after(outcome)
       })
       if (!ok && error !== undefined) this.#retryResync(did)
       else if (ok) this.#resyncFailures.delete(did)
