@@ -15,10 +15,10 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { AbortError, errorText, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, RemoteError, throwIfAborted } from '../errors.js'
+import { AbortError, errorText, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, throwIfAborted } from '../errors.js'
 import { createRateLimiter, type RateLimitInit } from '../server/rate-limit.js'
 import type { BlockStore } from '../storage/types.js'
-import { gatherFrames, STREAM_FRAME_BYTES } from './frames.js'
+import { decodeRefusal, encodeRefusal, gatherFrames, RATE_LIMITED, refusalOf, STREAM_FRAME_BYTES } from './frames.js'
 import { HeliaBlockstore } from './helia-blockstore.js'
 import { encodeHeadNotice, headNoticeHandler } from './notify.js'
 import { peerIdOf } from './peer-key.js'
@@ -245,13 +245,7 @@ export class HeliaNetworkService implements NetworkService {
       await stream.close({ signal }).catch(() => undefined)
       if (answer.length === 0) throw new PeerProtocolError(who, 'empty answer')
       if (answer[0] === OK) return { peerId: who, bytes: answer.subarray(1) }
-      let parsed: { code?: unknown; message?: unknown }
-      try {
-        parsed = JSON.parse(new TextDecoder().decode(answer.subarray(1))) as { code?: unknown; message?: unknown }
-      } catch (err) {
-        throw new PeerProtocolError(who, 'undecodable error answer', { cause: err })
-      }
-      throw new RemoteError(String(parsed.code ?? 'ERR_PEER'), `Peer ${who} refused: ${String(parsed.message ?? 'no reason given')}`)
+      throw decodeRefusal(who, answer.subarray(1))
     } catch (err) {
       stream?.abort(err instanceof Error ? err : new Error(String(err)))
       if (err instanceof P2pdsError) throw err
@@ -293,10 +287,7 @@ export class HeliaNetworkService implements NetworkService {
             ended = true
             return
           }
-          if (frame[0] === ERR) {
-            const parsed = JSON.parse(new TextDecoder().decode(frame.subarray(1))) as { code?: unknown; message?: unknown }
-            throw new RemoteError(String(parsed.code ?? 'ERR_PEER'), `Peer ${who} refused: ${String(parsed.message ?? 'no reason given')}`)
-          }
+          if (frame[0] === ERR) throw decodeRefusal(who, frame.subarray(1))
           yield frame.subarray(1)
         }
       } finally {
@@ -328,7 +319,7 @@ export class HeliaNetworkService implements NetworkService {
     }
     try {
       if (this.#limiter.take(from) > 0) {
-        await lp.write(errorFrame('ERR_RATE_LIMITED', 'too many requests; slow down and retry later'))
+        await lp.write(errorFrame(encodeRefusal(RATE_LIMITED.code, RATE_LIMITED.message)))
         await stream.close()
         return
       }
@@ -348,7 +339,7 @@ export class HeliaNetworkService implements NetworkService {
         await lp.write(frame(END, new Uint8Array(0)))
       } catch (err) {
         await sending?.catch(() => undefined)
-        await lp.write(err instanceof P2pdsError ? errorFrame(err.code, err.message) : errorFrame('ERR_INTERNAL', 'the request could not be handled'))
+        await lp.write(errorFrame(refusalOf(err)))
       }
       await stream.close()
     } catch (err) {
@@ -383,7 +374,7 @@ export class HeliaNetworkService implements NetworkService {
     const lp = lpStream(stream, { maxDataLength: this.#init.maxRequestBytes ?? MAX_MESSAGE_BYTES })
     try {
       if (this.#limiter.take(from) > 0) {
-        await lp.write(errorFrame('ERR_RATE_LIMITED', 'too many requests; slow down and retry later'))
+        await lp.write(errorFrame(encodeRefusal(RATE_LIMITED.code, RATE_LIMITED.message)))
         await stream.close()
         return
       }
@@ -395,7 +386,7 @@ export class HeliaNetworkService implements NetworkService {
         answer[0] = OK
         answer.set(body, 1)
       } catch (err) {
-        answer = err instanceof P2pdsError ? errorFrame(err.code, err.message) : errorFrame('ERR_INTERNAL', 'the request could not be handled')
+        answer = errorFrame(refusalOf(err))
       }
       await lp.write(answer, { signal: AbortSignal.timeout(INBOUND_READ_MS) })
       await stream.close()
@@ -431,11 +422,11 @@ export class HeliaNetworkService implements NetworkService {
   }
 }
 
-function errorFrame(code: string, message: string): Uint8Array {
-  const json = new TextEncoder().encode(JSON.stringify({ code, message }))
-  const out = new Uint8Array(json.length + 1)
+/** An ERR frame carrying a refusal's payload. */
+function errorFrame(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(payload.length + 1)
   out[0] = ERR
-  out.set(json, 1)
+  out.set(payload, 1)
   return out
 }
 

@@ -37,10 +37,10 @@ import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { AbortError, errorText, InvalidBlockError, MissingBlockError, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, RemoteError, ResponseTooLargeError, throwIfAborted, UnsafeUrlError } from '../errors.js'
+import { AbortError, errorText, InvalidBlockError, MissingBlockError, NetworkDisabledError, P2pdsError, PeerProtocolError, PeerUnreachableError, ResponseTooLargeError, throwIfAborted, UnsafeUrlError } from '../errors.js'
 import { createRateLimiter, type RateLimitInit, type RateLimiter } from '../server/rate-limit.js'
 import type { BlockStore } from '../storage/types.js'
-import { gatherFrames, STREAM_FRAME_BYTES } from './frames.js'
+import { decodeRefusal, encodeRefusal, gatherFrames, RATE_LIMITED, refusalOf, STREAM_FRAME_BYTES } from './frames.js'
 import { encodeHeadNotice, headNoticeHandler } from './notify.js'
 import { isPeerId, peerIdOf, verifyPeerSignature } from './peer-key.js'
 import { classifyAddress, createSafeFetch, type AddressLookup, type SafeFetch } from './safe-fetch.js'
@@ -633,9 +633,9 @@ export class HttpNetworkService implements NetworkService {
     // Refusals before authentication are signed too (over the claimed requester and nonce), so the
     // code reaches a genuine requester; they grant nothing to anyone else.
     const answer = new AnswerWriter(res, (d) => this.sign(d), this.peerId, isPeerId(from) ? from : '', /^[A-Za-z0-9_-]{22}$/.test(nonce) ? nonce : '')
-    const refuse = (status: number, code: string, message: string) => answer.single(status, ERR, errorPayload(code, message), true)
+    const refuse = (status: number, code: string, message: string) => answer.single(status, ERR, encodeRefusal(code, message), true)
 
-    if (this.#ipLimiter.take(`ip:${req.socket.remoteAddress ?? ''}`) > 0) return refuse(429, 'ERR_RATE_LIMITED', 'too many requests; slow down and retry later')
+    if (this.#ipLimiter.take(`ip:${req.socket.remoteAddress ?? ''}`) > 0) return refuse(429, RATE_LIMITED.code, RATE_LIMITED.message)
     const maxBytes = this.#init.maxRequestBytes ?? MAX_MESSAGE_BYTES
     const declared = Number(req.headers['content-length'] ?? 0)
     if (declared > maxBytes) return refuse(413, 'ERR_REQUEST_TOO_LARGE', `the request is larger than ${maxBytes} bytes`)
@@ -661,7 +661,7 @@ export class HttpNetworkService implements NetworkService {
     }
     const replay = this.#rememberNonce(from, nonce)
     if (replay !== null) return refuse(replay === 'full' ? 503 : 401, replay === 'full' ? 'ERR_RATE_LIMITED' : 'ERR_PEER_PROTOCOL', replay === 'full' ? 'too many requests right now; retry later' : 'the request was already received (replayed nonce)')
-    if (this.#peerLimiter.take(`peer:${from}`) > 0) return refuse(429, 'ERR_RATE_LIMITED', 'too many requests; slow down and retry later')
+    if (this.#peerLimiter.take(`peer:${from}`) > 0) return refuse(429, RATE_LIMITED.code, RATE_LIMITED.message)
     this.#touch(from, null)
 
     const peer = { peerId: from }
@@ -672,7 +672,7 @@ export class HttpNetworkService implements NetworkService {
       try {
         out = { type: DATA, payload: await handler(body, peer) }
       } catch (err) {
-        out = { type: ERR, payload: errorPayloadOf(err) }
+        out = { type: ERR, payload: refusalOf(err) }
       }
       return answer.single(200, out.type, out.payload, false)
     }
@@ -682,7 +682,7 @@ export class HttpNetworkService implements NetworkService {
     try {
       chunks = await handler(body, peer)
     } catch (err) {
-      return answer.single(200, ERR, errorPayloadOf(err), false)
+      return answer.single(200, ERR, refusalOf(err), false)
     }
     await answer.stream(chunks)
   }
@@ -754,7 +754,7 @@ class AnswerWriter {
         this.res.destroy()
         return
       }
-      this.res.end(await this.#frame(ERR, errorPayloadOf(err)))
+      this.res.end(await this.#frame(ERR, refusalOf(err)))
     }
   }
 }
@@ -942,25 +942,12 @@ function plain(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body))
 }
 
-function errorPayload(code: string, message: string): Uint8Array {
-  return utf8(JSON.stringify({ code, message }))
-}
-
-function errorPayloadOf(err: unknown): Uint8Array {
-  return err instanceof P2pdsError ? errorPayload(err.code, err.message) : errorPayload('ERR_INTERNAL', 'the request could not be handled')
-}
-
 /** The error an ERR frame stands for. */
 function remoteError(who: string, protocol: string, payload: Uint8Array): P2pdsError {
-  let parsed: { code?: unknown; message?: unknown }
-  try {
-    parsed = JSON.parse(new TextDecoder().decode(payload)) as { code?: unknown; message?: unknown }
-  } catch (err) {
-    return new PeerProtocolError(who, 'undecodable error answer', { cause: err })
-  }
+  const refusal = decodeRefusal(who, payload)
   // libp2p reports a protocol the peer does not serve as a failed dial; so does this transport.
-  if (parsed.code === UNSUPPORTED_PROTOCOL) return new PeerUnreachableError(who, `it does not serve ${protocol}`)
-  return new RemoteError(String(parsed.code ?? 'ERR_PEER'), `Peer ${who} refused: ${String(parsed.message ?? 'no reason given')}`)
+  if (refusal.code === UNSUPPORTED_PROTOCOL) return new PeerUnreachableError(who, `it does not serve ${protocol}`)
+  return refusal
 }
 
 async function closeServer(server: Server): Promise<void> {

@@ -7,19 +7,14 @@ import { join } from 'node:path'
 import { Agent, fetch as undiciFetch } from 'undici'
 import { API_EVENTS, type ApiEventName, type ApiMethodName, type ApiOutput, type ApiResult, type P2pdsEvents } from '../api.js'
 import { DATA_DIR_FILES } from '../data-dir.js'
-import { NodeUnreachableError, P2pdsError } from '../errors.js'
+import { NodeUnreachableError, RemoteError } from '../errors.js'
 import type { ApiInfoFile } from '../node.js'
 import { isProcessAlive } from '../storage/data-dir-lock.js'
 import { createSseParser } from './sse-parser.js'
 
 /** An error reported by the remote node, with its stable code. */
-export class RemoteApiError extends P2pdsError {
+export class RemoteApiError extends RemoteError {
   override name = 'RemoteApiError'
-  override readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.code = code
-  }
 }
 
 export interface LocalApiClient {
