@@ -13,7 +13,7 @@ import { NSID } from '../core/lexicons.js'
 import { connectToRunningNode, type LocalApiClient } from '../core/server/local-client.js'
 import { createAccount, type TestAccount } from '../core/testing/builders.js'
 import { startTestNetwork, type TestNetwork } from '../core/testing/network.js'
-import { artifactPath, launchChromium, requireBuildAndChromium, startServe, type ServeUi } from './helpers.js'
+import { artifactPath, launchChromium, requireBuildAndChromium, startServe, stopServe, type ServeUi } from './helpers.js'
 
 let net: TestNetwork
 let dir: string
@@ -42,10 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close()
-  if (ui !== undefined && ui.serve.child.exitCode === null) {
-    ui.serve.child.kill('SIGTERM')
-    await ui.serve.exited
-  }
+  await stopServe(ui)
   await net?.close()
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
 })

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createIdentityResolver, identityResolverInit } from '../core/identity/index.js'
 import { createAccount, populateAccount, type CreatedPost, type PopulatedAccount } from '../core/testing/builders.js'
 import { startTestNetwork, type TestNetwork } from '../core/testing/network.js'
-import { artifactPath, launchChromium, requireBuildAndChromium, startServe, type ServeUi } from './helpers.js'
+import { artifactPath, launchChromium, requireBuildAndChromium, startServe, stopServe, type ServeUi } from './helpers.js'
 
 /** Size of the post images, unlike the builder's default so a wrong image cannot pass by chance. */
 const IMAGE = { width: 240, height: 160 }
@@ -51,10 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close()
-  if (ui !== undefined && ui.serve.child.exitCode === null) {
-    ui.serve.child.kill('SIGKILL')
-    await ui.serve.exited
-  }
+  await stopServe(ui, 'SIGKILL')
   await net?.close()
   rmSync(dir, { recursive: true, force: true })
 })

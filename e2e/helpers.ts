@@ -86,6 +86,13 @@ export interface ServeUi {
   origin: string
 }
 
+/** Stops a `p2pds serve` still running (for clean-up; a test that checks the stop does it itself). */
+export async function stopServe(ui: ServeUi | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (ui === undefined || ui.serve.child.exitCode !== null) return
+  ui.serve.child.kill(signal)
+  await ui.serve.exited
+}
+
 /** Starts `p2pds serve --data-dir DIR --port 0` as its own process and waits for its UI link. */
 export async function startServe(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<ServeUi> {
   const serve = runCli(['serve', '--data-dir', dataDir, '--port', '0'], env)

@@ -8,7 +8,7 @@ import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAccount, populateAccount, type TestAccount } from '../core/testing/builders.js'
 import { startTestNetwork, type TestNetwork } from '../core/testing/network.js'
-import { artifactPath, launchChromium, requireBuildAndChromium, runCli, startServe, type ServeUi } from './helpers.js'
+import { artifactPath, launchChromium, requireBuildAndChromium, runCli, startServe, stopServe, type ServeUi } from './helpers.js'
 
 let net: TestNetwork
 let dir: string
@@ -31,10 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close()
-  if (ui !== undefined && ui.serve.child.exitCode === null) {
-    ui.serve.child.kill('SIGTERM')
-    await ui.serve.exited
-  }
+  await stopServe(ui)
   await net?.close()
   rmSync(dir, { recursive: true, force: true })
 })

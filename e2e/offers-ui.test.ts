@@ -12,7 +12,7 @@ import { createNode, type P2pdsNode } from '../core/node.js'
 import { createAccount, type TestAccount } from '../core/testing/builders.js'
 import { startTestNetwork, type TestNetwork } from '../core/testing/network.js'
 import { signInThroughPds } from '../core/testing/oauth-browser.js'
-import { artifactPath, launchChromium, requireBuildAndChromium, startServe, type ServeUi } from './helpers.js'
+import { artifactPath, launchChromium, requireBuildAndChromium, startServe, stopServe, type ServeUi } from './helpers.js'
 
 let net: TestNetwork
 let dir: string
@@ -40,10 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close()
   await aliceNode?.stop()
-  if (ui !== undefined && ui.serve.child.exitCode === null) {
-    ui.serve.child.kill('SIGTERM')
-    await ui.serve.exited
-  }
+  await stopServe(ui)
   await net?.close()
   rmSync(dir, { recursive: true, force: true })
 })

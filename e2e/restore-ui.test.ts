@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseRotationKey } from '../core/identity/rotation-keys.js'
 import { createAccount, populateAccount, type TestAccount } from '../core/testing/builders.js'
 import { startExtraPds, startTestNetwork, type ExtraPds, type TestNetwork } from '../core/testing/network.js'
-import { artifactPath, launchChromium, requireBuildAndChromium, runCli, startServe, type ServeUi } from './helpers.js'
+import { artifactPath, launchChromium, requireBuildAndChromium, runCli, startServe, stopServe, type ServeUi } from './helpers.js'
 
 let net: TestNetwork
 let pds2: ExtraPds
@@ -50,10 +50,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close()
-  if (ui !== undefined && ui.serve.child.exitCode === null) {
-    ui.serve.child.kill('SIGKILL')
-    await ui.serve.exited
-  }
+  await stopServe(ui, 'SIGKILL')
   await pds2?.close()
   await net?.close().catch(() => undefined) // PDS-1 is closed by the test
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true })

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { artifactPath, launchChromium, requireBuildAndChromium, startServe, type ServeUi } from './helpers.js'
+import { artifactPath, launchChromium, requireBuildAndChromium, startServe, stopServe, type ServeUi } from './helpers.js'
 
 let dir: string
 let ui: ServeUi | undefined
@@ -23,10 +23,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close()
-  if (ui !== undefined && ui.serve.child.exitCode === null) {
-    ui.serve.child.kill('SIGKILL')
-    await ui.serve.exited
-  }
+  await stopServe(ui, 'SIGKILL')
   rmSync(dir, { recursive: true, force: true })
 })
 

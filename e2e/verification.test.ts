@@ -11,7 +11,7 @@ import { loadConfig } from '../core/config.js'
 import { createNode, type P2pdsNode } from '../core/node.js'
 import { createAccount, populateAccount, type TestAccount } from '../core/testing/builders.js'
 import { startTestNetwork, type TestNetwork } from '../core/testing/network.js'
-import { artifactPath, launchChromium, requireBuildAndChromium, runCli, startServe, type ServeUi } from './helpers.js'
+import { artifactPath, launchChromium, requireBuildAndChromium, runCli, startServe, stopServe, type ServeUi } from './helpers.js'
 
 let net: TestNetwork
 let dirA: string
@@ -47,10 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close()
-  if (ui !== undefined && ui.serve.child.exitCode === null) {
-    ui.serve.child.kill('SIGTERM')
-    await ui.serve.exited
-  }
+  await stopServe(ui)
   await peerB?.stop()
   await net?.close()
   for (const d of [dirA, dirB]) if (d !== undefined) rmSync(d, { recursive: true, force: true })
